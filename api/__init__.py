@@ -1,0 +1,71 @@
+"""The application factory: it reads like a table of contents."""
+
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+
+from config import CONFIGS, config_from_env
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def create_app(config=None):
+    """Build the app. `config`: a config class, its name, or a mapping of
+    overrides on top of the class that APP_CONFIG (or the mapping's own
+    APP_CONFIG key) names."""
+    # INSTANCE_PATH: where the default SQLite file and development keys live.
+    instance_path = os.environ.get("INSTANCE_PATH")
+    app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None)
+    load_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app, config):
+    overrides = dict(config) if isinstance(config, Mapping) else {}
+    if isinstance(config, str) or "APP_CONFIG" in overrides:
+        config = CONFIGS[overrides.pop("APP_CONFIG", config)]
+    elif config is None or overrides:
+        config = config_from_env()
+    app.config.from_object(config)
+    app.config.update(overrides)
+
+
+def register_extensions(app):
+    from api import json_http, tokens, users
+    from api.extensions import api, db, jwt, migrate
+    from api.keys import load_signing_keys
+
+    app.extensions["signing_keys"] = load_signing_keys(app.config, app.instance_path)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    users.init_app(app)
+    tokens.init_app(app)
+    jwt.init_app(app)
+    api.init_app(app)
+    json_http.document_security(api)
+    json_http.init_app(app)
+
+
+def register_blueprints(app):
+    from api import login, refresh, resources
+    from api.extensions import api
+
+    for module in (login, refresh, resources):
+        api.register_blueprint(module.blp)
+
+
+def register_errorhandlers(app):
+    from api import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app):
+    from api import cli
+
+    cli.init_app(app)

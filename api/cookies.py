@@ -1,0 +1,25 @@
+"""The browser transport: tokens in httpOnly cookies, csrf values readable."""
+
+from flask import after_this_request
+from flask_jwt_extended import get_csrf_token, set_access_cookies, set_refresh_cookies
+
+
+def set_token_cookies(pair):
+    @after_this_request
+    def add_cookies(response):
+        set_access_cookies(response, pair.access_token)
+        set_refresh_cookies(response, pair.refresh_token)
+        return response
+
+
+def cookie_session(user, pair):
+    """The cookie-mode answer: no token, but the csrf values for SPAs on
+    another site, which cannot read this API's csrf cookies."""
+    set_token_cookies(pair)
+    return {
+        "user": user,
+        "expires_in": pair.expires_in,
+        "refresh_expires_in": pair.refresh_expires_in,
+        "csrf_access_token": get_csrf_token(pair.access_token),
+        "csrf_refresh_token": get_csrf_token(pair.refresh_token),
+    }

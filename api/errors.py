@@ -1,0 +1,150 @@
+"""The one error envelope, `{"error", "message"[, "details"]}`, from every layer:
+routing, validation, flask-jwt-extended, the database and unexpected exceptions.
+
+Views never build error JSON: they call `flask_smorest.abort(status, error=...,
+message=...)` and this module shapes the answer.
+"""
+
+import uuid
+
+from flask import current_app, jsonify
+from flask_jwt_extended.exceptions import CSRFError, WrongTokenError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from api.extensions import db, jwt
+
+ERROR_CODES = {
+    400: ("bad_request", "The request body is not valid JSON."),
+    401: ("unauthorized", "Authentication is required."),
+    403: ("forbidden", "You may not do this."),
+    404: ("not_found", "Nothing is here."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    409: ("conflict", "The request conflicts with the current state."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."),
+    422: ("validation_error", "The request body is not valid."),
+    429: ("rate_limited", "Too many requests; try again later."),
+    500: ("internal_error", "Something went wrong on our side."),
+    503: ("service_unavailable", "The service is unavailable; try again later."),
+}
+# Only these of werkzeug's own headers survive into an error response.
+KEPT_HEADERS = ("Allow", "Retry-After")
+
+
+def error_response(status, error, message, details=None, headers=None):
+    body = {"error": error, "message": message}
+    if details:
+        body["details"] = details
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def handle_http_exception(exc):
+    """Shape every HTTPException, including webargs' validation aborts."""
+    status = exc.code or 500
+    default_error, default_message = ERROR_CODES.get(status, ("error", exc.name))
+    data = getattr(exc, "data", None) or {}
+    headers = {k: v for k, v in exc.get_headers() if k in KEPT_HEADERS}
+    headers.update(data.get("headers") or {})
+    if status == 500:
+        return internal_error(exc.original_exception)
+    return error_response(
+        status,
+        data.get("error", default_error),
+        data.get("message", default_message),
+        details=_details(data.get("messages")) if status == 422 else None,
+        headers=headers,
+    )
+
+
+def _details(messages):
+    """webargs nests errors by location ({"json": {...}}); clients want fields."""
+    details = {}
+    for by_field in (messages or {}).values():
+        details.update(by_field)
+    return details
+
+
+def internal_error(original):
+    request_id = uuid.uuid4().hex
+    current_app.logger.error("unhandled exception, request id %s", request_id, exc_info=original)
+    response = error_response(500, *ERROR_CODES[500])
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+def database_unavailable(exc):
+    db.session.rollback()
+    current_app.logger.error("database unavailable: %s", type(exc.orig).__name__)
+    return error_response(503, "service_unavailable", "The database is unavailable.")
+
+
+def token_error(error, message, status=401, www_error="invalid_token"):
+    """A JWT failure, with RFC 6750's WWW-Authenticate challenge."""
+    headers = {"WWW-Authenticate": f'Bearer error="{www_error}"'}
+    return error_response(status, error, message, headers=headers)
+
+
+def _kind(claims):
+    return "refresh" if claims.get("type") == "refresh" else "access"
+
+
+def register_jwt_callbacks():
+    """flask-jwt-extended answers 401/422 with its own bodies; use the contract's."""
+
+    @jwt.unauthorized_loader
+    def missing(_reason):
+        return token_error(
+            "missing_token",
+            "No token in the Authorization header nor in the cookies.",
+            www_error="invalid_request",
+        )
+
+    @jwt.invalid_token_loader
+    def invalid(_reason):
+        # PyJWT's reason stays out of the response: it helps only an attacker.
+        return token_error("invalid_token", "The token is invalid.")
+
+    @jwt.token_verification_failed_loader
+    @jwt.user_lookup_error_loader
+    def unknown_user(_header, _claims):
+        return token_error("invalid_token", "The token is invalid.")
+
+    @jwt.expired_token_loader
+    def expired(_header, claims):
+        return token_error("token_expired", f"The {_kind(claims)} token has expired.")
+
+    @jwt.revoked_token_loader
+    def revoked(_header, _claims):
+        return token_error("token_revoked", "The token's session has ended.")
+
+    @jwt.needs_fresh_token_loader
+    def not_fresh(_header, _claims):
+        return token_error(
+            "fresh_token_required", "Log in with your password again to do this."
+        )
+
+
+def wrong_token_type(_exc):
+    return token_error(
+        "wrong_token_type", "A refresh token where an access token is needed, or the reverse."
+    )
+
+
+def csrf_failed(_exc):
+    return error_response(
+        403, "csrf_failed", "Send the csrf cookie's value in the X-CSRF-TOKEN header."
+    )
+
+
+def init_app(app):
+    """Call after JWTManager and Api: later handlers for a class replace earlier ones."""
+    register_jwt_callbacks()
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(WrongTokenError, wrong_token_type)
+    app.register_error_handler(CSRFError, csrf_failed)
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(InterfaceError, database_unavailable)

@@ -1,0 +1,58 @@
+"""JSON in, JSON out: a body that is not JSON never reaches a view."""
+
+from flask import request
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest import abort
+from webargs.flaskparser import FlaskParser, is_json_request
+
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class JSONOnlyParser(FlaskParser):
+    """A view that takes a body answers 415 to one without a JSON content type.
+
+    webargs would treat it as missing and answer 422; 415 says what is wrong,
+    and it stops cross-site HTML form posts (which cannot send JSON) outright.
+    """
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            abort(415)
+        return super()._raw_load_json(req)
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = JSONOnlyParser()
+
+
+def refuse_non_json_bodies():
+    # Also for views without a body schema: nothing non-JSON gets through.
+    has_body = request.content_length or request.headers.get("Transfer-Encoding")
+    if request.method in BODY_METHODS and has_body and not is_json_request(request):
+        abort(415)
+
+
+def no_store(response):
+    # RFC 6749 §5.1: token-bearing and personal answers must not be cached.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Pragma", "no-cache")
+    return response
+
+
+def init_app(app):
+    app.before_request(refuse_non_json_bodies)
+    app.after_request(no_store)
+
+
+# OpenAPI: protected routes take a bearer header, or the cookie plus X-CSRF-TOKEN.
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"},
+    "csrfHeader": {"type": "apiKey", "in": "header", "name": "X-CSRF-TOKEN"},
+}
+AUTH_DOC = {"security": [{"bearerAuth": []}, {"cookieAuth": [], "csrfHeader": []}]}
+
+
+def document_security(api):
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)

@@ -1,0 +1,75 @@
+"""Marshmallow schemas for every request and response body.
+
+Request schemas reject unknown fields (marshmallow's default), so nothing like
+`roles` or `id` can be smuggled in from outside.
+"""
+
+from marshmallow import Schema, fields, validate
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class RegisterSchema(Schema):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            USERNAME_PATTERN, error="3 to 64 letters, digits, '_', '.' or '-'."
+        ),
+    )
+    password = fields.String(required=True, validate=validate.Length(min=8, max=256))
+
+
+class LoginSchema(Schema):
+    # Lengths only: a malformed username is simply an unknown one.
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    roles = fields.List(fields.String())
+    created_at = fields.DateTime(format=UTC_FORMAT)
+
+
+class TokenPairSchema(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer(metadata={"description": "Access token lifetime, seconds"})
+    refresh_expires_in = fields.Integer(metadata={"description": "Refresh token lifetime, seconds"})
+
+
+class CookieSessionSchema(Schema):
+    user = fields.Nested(UserSchema)
+    expires_in = fields.Integer()
+    refresh_expires_in = fields.Integer()
+    # For SPAs on another site, which cannot read this API's csrf cookies.
+    csrf_access_token = fields.String()
+    csrf_refresh_token = fields.String()
+
+
+class TokenClaimsSchema(Schema):
+    iss = fields.String()
+    aud = fields.Raw(metadata={"description": "A string or a list of strings"})
+    sub = fields.String()
+    iat = fields.Integer()
+    nbf = fields.Integer()
+    exp = fields.Integer()
+    jti = fields.String()
+    type = fields.String()
+    sid = fields.String()
+    fresh = fields.Boolean()
+    roles = fields.List(fields.String())
+    csrf = fields.String(metadata={"description": "Present in cookie mode"})
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True, metadata={"example": "token_expired"})
+    message = fields.String(required=True)
+    details = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Validation errors by field"},
+    )

@@ -1,0 +1,110 @@
+"""Users: the model, password hashing and the credential check."""
+
+import secrets
+from datetime import datetime, timezone
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_smorest import abort
+from sqlalchemy import JSON, DateTime, Index, String, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.extensions import db
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["user"])
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # Usernames are unique whatever their case: "Bob" cannot shadow "bob".
+    __table_args__ = (Index("uq_users_username_lower", func.lower(username), unique=True),)
+
+
+class Passwords:
+    """argon2id with the configured cost, plus a dummy hash for unknown users."""
+
+    def __init__(self, config):
+        self.hasher = PasswordHasher(
+            time_cost=config["ARGON2_TIME_COST"],
+            memory_cost=config["ARGON2_MEMORY_COST"],
+            parallelism=config["ARGON2_PARALLELISM"],
+            type=Type.ID,
+        )
+        self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password):
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash, password):
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def init_app(app):
+    app.extensions["passwords"] = Passwords(app.config)
+
+
+def passwords():
+    return current_app.extensions["passwords"]
+
+
+def find_by_username(username):
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def active_user(user_id):
+    """The user a token names, or None when gone or disabled."""
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and not user.disabled else None
+
+
+def register(username, password):
+    if find_by_username(username) is not None:
+        abort_username_taken()
+    user = User(username=username, password_hash=passwords().hash(password))
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:  # lost a race with a registration of the same name
+        db.session.rollback()
+        abort_username_taken()
+    return user
+
+
+def abort_username_taken():
+    abort(409, error="username_taken", message="That username is already taken.")
+
+
+def authenticate(username, password):
+    """The user for these credentials, or None.
+
+    An unknown user is checked against a dummy hash, so that the answer and its
+    timing are the same whether the username exists or not.
+    """
+    user = find_by_username(username)
+    hasher = passwords()
+    if user is None:
+        hasher.verify(hasher.dummy_hash, password)
+        return None
+    if not hasher.verify(user.password_hash, password) or user.disabled:
+        return None
+    if hasher.hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        db.session.commit()
+    return user

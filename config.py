@@ -1,0 +1,124 @@
+"""Configuration classes, read from the environment at import time.
+
+`APP_CONFIG` picks one (development, testing, production). Every value the
+contract lists can be overridden by an environment variable of the same name.
+"""
+
+import os
+from datetime import timedelta
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def env_str(name, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def env_bool(name, default):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value.strip().lower() in _TRUE
+
+
+def env_seconds(name, default):
+    return timedelta(seconds=int(env_str(name, default)))
+
+
+def database_url(url):
+    """Point postgres:// and postgresql:// URLs (as hosts hand them out) at psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    ENV_NAME = "base"
+    SECRET_KEY = env_str("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", "sqlite:///app.db"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    MAX_CONTENT_LENGTH = 64 * 1024
+    HOST = env_str("HOST", "127.0.0.1")
+    PORT = int(env_str("PORT", "8000"))
+
+    # Signing keys: see api/keys.py. JWT_SECRET_KEY falls back to SECRET_KEY,
+    # as flask-jwt-extended does.
+    JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+    JWT_SECRET_KEY = env_str("JWT_SECRET_KEY")
+    JWT_PRIVATE_KEY_FILE = env_str("JWT_PRIVATE_KEY_FILE")
+    JWT_PUBLIC_KEY_FILE = env_str("JWT_PUBLIC_KEY_FILE")
+    # Development only: with no key configured, one is generated once into the
+    # instance folder and shared by every worker.
+    JWT_GENERATE_DEV_KEY = False
+
+    JWT_ACCESS_TOKEN_EXPIRES = env_seconds("JWT_ACCESS_TOKEN_EXPIRES", "60")
+    JWT_REFRESH_TOKEN_EXPIRES = env_seconds("JWT_REFRESH_TOKEN_EXPIRES", str(14 * 24 * 3600))
+    JWT_ISSUER = env_str("JWT_ISSUER", "flask-jwt-api")
+    JWT_AUDIENCE = env_str("JWT_AUDIENCE", "flask-jwt-api")
+
+    # Transport: the Authorization header first, so that it alone decides when
+    # present; cookies for browsers, with flask-jwt-extended's CSRF double submit.
+    JWT_TOKEN_LOCATION = ["headers", "cookies"]
+    JWT_COOKIE_SECURE = env_bool("JWT_COOKIE_SECURE", False)
+    JWT_COOKIE_SAMESITE = env_str("JWT_COOKIE_SAMESITE", "Lax")
+    JWT_COOKIE_CSRF_PROTECT = True
+    JWT_ACCESS_COOKIE_PATH = "/"
+    JWT_ACCESS_CSRF_COOKIE_PATH = "/"
+    JWT_REFRESH_COOKIE_PATH = "/api/auth"
+    JWT_REFRESH_CSRF_COOKIE_PATH = "/api/auth"
+
+    # argon2id, OWASP's recommended minimum: 19 MiB, 2 iterations, 1 lane.
+    ARGON2_TIME_COST = 2
+    ARGON2_MEMORY_COST = 19 * 1024
+    ARGON2_PARALLELISM = 1
+
+    API_TITLE = "Flask JWT API"
+    API_VERSION = "1.0.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    JWT_GENERATE_DEV_KEY = True
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    JWT_ALGORITHM = "HS256"
+    JWT_SECRET_KEY = "testing-jwt-secret-that-is-long-enough-0123456789"
+    JWT_PRIVATE_KEY_FILE = None
+    JWT_PUBLIC_KEY_FILE = None
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=60)
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=14)
+    JWT_ISSUER = "flask-jwt-api"
+    JWT_AUDIENCE = "flask-jwt-api"
+    JWT_COOKIE_SECURE = False
+    JWT_COOKIE_SAMESITE = "Lax"
+    # Cheap hashing keeps the suite fast; production parameters are tested apart.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8
+    ARGON2_PARALLELISM = 1
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    JWT_COOKIE_SECURE = env_bool("JWT_COOKIE_SECURE", True)
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env():
+    name = env_str("APP_CONFIG", "development")
+    if name not in CONFIGS:
+        raise SystemExit(f"APP_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]

@@ -1,0 +1,31 @@
+"""gunicorn settings, from the environment (HOST, PORT, WEB_CONCURRENCY)."""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+# Threads keep slow password hashing in one request from blocking the others.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = 30
+graceful_timeout = 20
+# Load the app once in the master: keys are read (or the development key is
+# made) once, a bad key stops the start with one line, and workers fork from it.
+preload_app = True
+# gunicorn 25+ shares one control socket between every instance of a user.
+control_socket_disable = True
+
+accesslog = "-"
+# %(U)s is the path without its query string: a token sent there never lands in a log.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
+
+
+def post_fork(server, worker):
+    # Connection pools must not be shared across a fork: give each worker its own.
+    app = server.app.wsgi()
+    with app.app_context():
+        from api.extensions import db
+
+        for engine in db.engines.values():
+            engine.dispose(close=False)

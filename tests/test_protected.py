@@ -1,0 +1,105 @@
+import pytest
+
+from tests.conftest import assert_error, bearer, claims_of, header_of
+
+CONTRACT_ACCESS_CLAIMS = {
+    "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid", "fresh", "roles",
+}  # fmt: skip
+
+
+def test_me_with_bearer(auth, client):
+    user = auth.register()
+    pair = auth.login()
+    response = client.get("/api/me", headers=bearer(pair["access_token"]))
+    assert response.status_code == 200
+    assert response.json == user
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_token_shows_claims(auth, client):
+    user = auth.register()
+    pair = auth.login()
+    response = client.get("/api/auth/token", headers=bearer(pair["access_token"]))
+    assert response.status_code == 200
+    claims = response.json
+    assert CONTRACT_ACCESS_CLAIMS <= set(claims)
+    assert claims["sub"] == str(user["id"])
+    assert claims["type"] == "access"
+    assert claims["roles"] == ["user"]
+    assert claims["iss"] == "flask-jwt-api" and claims["aud"] == "flask-jwt-api"
+    assert claims["exp"] - claims["iat"] == 60
+    assert claims["nbf"] == claims["iat"]
+
+
+def test_access_and_refresh_headers(auth):
+    pair = auth.registered_pair()
+    assert header_of(pair["access_token"]) == {"alg": "HS256", "typ": "at+jwt"}
+    assert header_of(pair["refresh_token"]) == {"alg": "HS256", "typ": "JWT"}
+    refresh = claims_of(pair["refresh_token"])
+    assert refresh["type"] == "refresh"
+    assert refresh["exp"] - refresh["iat"] == 14 * 24 * 3600
+    assert {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "sid"} <= set(refresh)
+
+
+def test_configured_lifetimes(make_app):
+    app = make_app(JWT_ACCESS_TOKEN_EXPIRES=__import__("datetime").timedelta(seconds=300))
+    client = app.test_client()
+    client.post("/api/auth/register", json={"username": "bob", "password": "password123"})
+    body = client.post("/api/auth/login", json={"username": "bob", "password": "password123"})
+    claims = claims_of(body.json["access_token"])
+    assert claims["exp"] - claims["iat"] == 300
+    assert body.json["expires_in"] == 300
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/api/auth/token"])
+def test_protected_routes_need_a_token(client, path):
+    response = client.get(path)
+    assert_error(response, 401, "missing_token")
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_request"'
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/api/auth/token"])
+def test_refresh_token_is_not_an_access_token(auth, client, path):
+    pair = auth.registered_pair()
+    response = client.get(path, headers=bearer(pair["refresh_token"]))
+    assert_error(response, 401, "wrong_token_type")
+
+
+def test_cookie_auth_on_get_needs_no_csrf(auth, client):
+    auth.register()
+    auth.cookie_login()
+    assert client.get("/api/auth/token").json["csrf"]
+
+
+def test_bearer_header_decides_over_cookies(auth, client):
+    auth.register("alice")
+    alice = auth.login("alice")
+    auth.register("bob")
+    auth.cookie_login("bob")
+    # Valid cookies for bob, bearer for alice: the header alone decides.
+    response = client.get("/api/me", headers=bearer(alice["access_token"]))
+    assert response.json["username"] == "alice"
+    # A bad bearer header is not rescued by good cookies.
+    response = client.get("/api/me", headers=bearer("garbage"))
+    assert_error(response, 401, "invalid_token")
+
+
+def test_tokens_are_not_read_from_query_string_or_body(auth, client):
+    pair = auth.registered_pair()
+    response = client.get(f"/api/me?jwt={pair['access_token']}")
+    assert_error(response, 401, "missing_token")
+    response = client.post(
+        "/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+    )
+    assert_error(response, 401, "missing_token")
+
+
+def test_deleted_user_token_is_refused(app, auth, client):
+    from api import users
+
+    pair = auth.registered_pair()
+    with app.app_context():
+        users.db.session.delete(users.find_by_username("bob"))
+        users.db.session.commit()
+    response = client.get("/api/me", headers=bearer(pair["access_token"]))
+    assert_error(response, 401, "invalid_token")
