@@ -10,6 +10,10 @@ from datetime import timedelta
 _TRUE = {"1", "true", "yes", "on"}
 
 
+class ConfigError(Exception):
+    """The configuration cannot work; the message is one line for the operator."""
+
+
 def env_str(name, default=None):
     value = os.environ.get(name)
     return default if value in (None, "") else value
@@ -87,10 +91,10 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
+    SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     JWT_ALGORITHM = "HS256"
-    JWT_SECRET_KEY = "testing-jwt-secret-that-is-long-enough-0123456789"
+    JWT_SECRET_KEY = "testing-jwt-secret-that-is-long-enough-0123456789"  # noqa: S105
     JWT_PRIVATE_KEY_FILE = None
     JWT_PUBLIC_KEY_FILE = None
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=60)

@@ -18,7 +18,7 @@ control_socket_disable = True
 
 accesslog = "-"
 # %(U)s is the path without its query string: a token sent there never lands in a log.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss pid=%(p)s'
 
 
 def post_fork(server, worker):

@@ -3,10 +3,10 @@
 import sys
 
 from api import create_app
-from api.keys import KeyConfigError
+from config import ConfigError
 
 try:
     app = create_app()
-except KeyConfigError as exc:
+except ConfigError as exc:
     # One clear line instead of a traceback; the process exits non-zero.
     sys.exit(f"error: {exc}")

@@ -36,11 +36,12 @@ def load_config(app, config):
 
 
 def register_extensions(app):
-    from api import json_http, tokens, users
+    from api import cookies, json_http, tokens, users
     from api.extensions import api, db, jwt, migrate
     from api.keys import load_signing_keys
 
     app.extensions["signing_keys"] = load_signing_keys(app.config, app.instance_path)
+    cookies.check_cookie_config(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     users.init_app(app)

@@ -3,6 +3,19 @@
 from flask import after_this_request
 from flask_jwt_extended import get_csrf_token, set_access_cookies, set_refresh_cookies
 
+from config import ConfigError
+
+SAMESITE_VALUES = ("Lax", "Strict", "None")
+
+
+def check_cookie_config(config):
+    samesite = config["JWT_COOKIE_SAMESITE"]
+    if samesite not in SAMESITE_VALUES:
+        raise ConfigError(f"JWT_COOKIE_SAMESITE must be one of {', '.join(SAMESITE_VALUES)}")
+    # Browsers drop SameSite=None cookies that are not Secure.
+    if samesite == "None" and not config["JWT_COOKIE_SECURE"]:
+        raise ConfigError("JWT_COOKIE_SAMESITE=None needs JWT_COOKIE_SECURE=true")
+
 
 def set_token_cookies(pair):
     @after_this_request

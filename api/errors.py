@@ -123,9 +123,7 @@ def register_jwt_callbacks():
 
     @jwt.needs_fresh_token_loader
     def not_fresh(_header, _claims):
-        return token_error(
-            "fresh_token_required", "Log in with your password again to do this."
-        )
+        return token_error("fresh_token_required", "Log in with your password again to do this.")
 
 
 def wrong_token_type(_exc):

@@ -11,6 +11,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from config import ConfigError
+
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256")
 MIN_SECRET_BYTES = 32
@@ -18,11 +20,19 @@ MIN_SECRET_BYTES = 32
 MIN_HMAC_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 MIN_RSA_BITS = 2048
 # Placeholders copied from tutorials; refused in production however long.
-PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret-key", "secret_key", "example", "placeholder")
+PLACEHOLDER_WORDS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret-key",
+    "secret_key",
+    "example",
+    "placeholder",
+)
 DEV_KEYS_DIR = "dev-keys"
 
 
-class KeyConfigError(Exception):
+class KeyConfigError(ConfigError):
     """A signing key or secret is missing, weak or unreadable (one-line message)."""
 
 
@@ -56,10 +66,10 @@ def check_secret(name, value, production, min_bytes=MIN_SECRET_BYTES):
         raise KeyConfigError(f"{name} is shorter than {min_bytes} bytes: {_SECRET_HINT}")
     lowered = value.lower()
     if production and (len(set(value)) < 12 or any(w in lowered for w in PLACEHOLDER_WORDS)):
-        raise KeyConfigError(f"{name} looks like a placeholder, not a random secret: {_SECRET_HINT}")
+        raise KeyConfigError(f"{name} looks like a placeholder, not random: {_SECRET_HINT}")
 
 
-_SECRET_HINT = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+_SECRET_HINT = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105
 
 
 def _hmac_secret(config, instance_path):

@@ -29,7 +29,7 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
 def lifetimes():

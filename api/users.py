@@ -1,7 +1,7 @@
 """Users: the model, password hashing and the credential check."""
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,7 +15,7 @@ from api.extensions import db
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class User(db.Model):

@@ -1,13 +1,13 @@
 """Expiry with time travel (time-machine), never by sleeping."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
 from tests.conftest import assert_error, bearer
 
-START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -1,12 +1,11 @@
 """Signing keys: HS256 secrets, RS256 pairs in PEM or OpenSSH format, checks at start."""
 
 import subprocess
-import threading
 
 import pytest
 
 from api import create_app
-from api.keys import KeyConfigError, ensure_dev_material, generate_rsa_files
+from api.keys import KeyConfigError, generate_rsa_files
 from tests.conftest import PASSWORD, assert_error, bearer, header_of
 
 
@@ -180,7 +179,9 @@ def test_development_key_is_generated_once_and_shared(tmp_path):
     assert [p.name for p in (tmp_path / "dev-keys").iterdir()] == ["rsa"]
 
 
-@pytest.mark.parametrize(("algorithm", "files"), [("HS256", {"secret"}), ("RS256", {"jwt_key", "jwt_key.pub"})])
+@pytest.mark.parametrize(
+    ("algorithm", "files"), [("HS256", {"secret"}), ("RS256", {"jwt_key", "jwt_key.pub"})]
+)
 def test_development_config_makes_a_key_in_the_instance_folder(
     tmp_path, monkeypatch, algorithm, files
 ):

@@ -95,9 +95,7 @@ def test_login_rehashes_when_parameters_change(make_app):
 
 def test_cookie_login_sets_cookies_and_no_token_in_body(auth, client):
     auth.register()
-    response = client.post(
-        "/api/auth/cookie/login", json={"username": "bob", "password": PASSWORD}
-    )
+    response = client.post("/api/auth/cookie/login", json={"username": "bob", "password": PASSWORD})
     assert response.status_code == 200
     body = response.json
     assert set(body) == {
@@ -131,9 +129,7 @@ def test_cookie_secure_flag_follows_config(make_app):
     app = make_app(JWT_COOKIE_SECURE=True)
     client = app.test_client()
     client.post("/api/auth/register", json={"username": "bob", "password": PASSWORD})
-    response = client.post(
-        "/api/auth/cookie/login", json={"username": "bob", "password": PASSWORD}
-    )
+    response = client.post("/api/auth/cookie/login", json={"username": "bob", "password": PASSWORD})
     assert all("Secure" in c for c in response.headers.getlist("Set-Cookie"))
 
 

@@ -68,7 +68,8 @@ def test_cookie_refresh_sets_new_cookies(auth, client):
     assert "access_token" not in body and "refresh_token" not in body
     assert body["user"]["username"] == "bob"
     assert body["csrf_access_token"] != session["csrf_access_token"]
-    assert body["csrf_refresh_token"] == client.get_cookie("csrf_refresh_token", path="/api/auth").value
+    refresh_csrf_cookie = client.get_cookie("csrf_refresh_token", path="/api/auth")
+    assert body["csrf_refresh_token"] == refresh_csrf_cookie.value
     new_access = client.get_cookie("access_token_cookie").value
     assert new_access != old_access
     assert claims_of(new_access)["fresh"] is False

@@ -162,9 +162,7 @@ def test_hs256_signed_with_rsa_public_key(make_app, rsa_key_files):
     )
     client = app.test_client()
     client.post("/api/auth/register", json={"username": "bob", "password": "password123"})
-    pair = client.post(
-        "/api/auth/login", json={"username": "bob", "password": "password123"}
-    ).json
+    pair = client.post("/api/auth/login", json={"username": "bob", "password": "password123"}).json
     assert header_of(pair["access_token"])["alg"] == "RS256"
     claims = claims_of(pair["access_token"])
     signing_input = f"{segment({'alg': 'HS256', 'typ': 'at+jwt'})}.{segment(claims)}"

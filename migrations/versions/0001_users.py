@@ -26,9 +26,7 @@ def upgrade():
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True
-    )
+    op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
 
 
 def downgrade():

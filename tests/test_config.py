@@ -1,0 +1,147 @@
+"""Configuration from the environment; production refuses to start on weak secrets."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "APP_", "SECRET"))}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def strong():
+    return secrets.token_urlsafe(48)
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is shorter than 32 bytes"),
+        ({"SECRET_KEY": "changeme-" * 5}, "SECRET_KEY looks like a placeholder"),
+        ({"SECRET_KEY": "a" * 40}, "SECRET_KEY looks like a placeholder"),
+        ({"JWT_SECRET_KEY": "your-secret-key-goes-here-0123456789abcdef"}, "placeholder"),
+        ({"JWT_ALGORITHM": "RS256"}, "needs JWT_PRIVATE_KEY_FILE"),
+        ({"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY_FILE": "/nope"}, "cannot be read"),
+        ({"JWT_COOKIE_SAMESITE": "None", "JWT_COOKIE_SECURE": "false"}, "needs JWT_COOKIE_SECURE"),
+        ({"JWT_COOKIE_SAMESITE": "Sometimes"}, "JWT_COOKIE_SAMESITE must be one of"),
+    ],
+)
+def test_production_refuses_to_start_with_one_line(tmp_path, env, complaint):
+    env = {"SECRET_KEY": strong(), **env}
+    result = run_python(
+        "import wsgi", APP_CONFIG="production", INSTANCE_PATH=str(tmp_path), **env
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert complaint in lines[0]
+
+
+def test_production_without_secret_key_names_it(tmp_path):
+    result = run_python("import wsgi", APP_CONFIG="production", INSTANCE_PATH=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: SECRET_KEY is not set: make one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+    )
+
+
+def test_production_starts_with_strong_secrets(tmp_path):
+    result = run_python(
+        "import wsgi; print(wsgi.app.config['JWT_COOKIE_SECURE'])",
+        APP_CONFIG="production",
+        SECRET_KEY=strong(),
+        JWT_SECRET_KEY=strong(),
+        INSTANCE_PATH=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"  # Secure cookies by default in production
+    assert not (tmp_path / "dev-keys").exists()
+
+
+def test_environment_overrides(tmp_path):
+    code = (
+        "import config as c; C = c.config_from_env(); "
+        "print(C.__name__, C.JWT_ACCESS_TOKEN_EXPIRES.total_seconds(), "
+        "C.JWT_REFRESH_TOKEN_EXPIRES.total_seconds(), C.JWT_ISSUER, C.JWT_AUDIENCE, "
+        "C.JWT_COOKIE_SECURE, C.JWT_COOKIE_SAMESITE, C.PORT, C.SQLALCHEMY_DATABASE_URI)"
+    )
+    result = run_python(
+        code,
+        APP_CONFIG="development",
+        JWT_ACCESS_TOKEN_EXPIRES="120",
+        JWT_REFRESH_TOKEN_EXPIRES="3600",
+        JWT_ISSUER="https://auth.example.org",
+        JWT_AUDIENCE="my-api",
+        JWT_COOKIE_SECURE="true",
+        JWT_COOKIE_SAMESITE="Strict",
+        PORT="9000",
+        DATABASE_URL="postgres://u:p@db/app",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "DevelopmentConfig",
+        "120.0",
+        "3600.0",
+        "https://auth.example.org",
+        "my-api",
+        "True",
+        "Strict",
+        "9000",
+        "postgresql+psycopg://u:p@db/app",
+    ]
+
+
+def test_unknown_app_config_is_refused():
+    result = run_python("import wsgi", APP_CONFIG="staging")
+    assert result.returncode == 1
+    assert "APP_CONFIG must be one of development, testing, production" in result.stderr
+
+
+def test_configured_issuer_and_audience_are_enforced(make_app):
+    from tests.conftest import assert_error, bearer
+
+    issuing = make_app(JWT_ISSUER="https://a.example", JWT_AUDIENCE="api-a")
+    client = issuing.test_client()
+    client.post("/api/auth/register", json={"username": "bob", "password": "password123"})
+    token = client.post(
+        "/api/auth/login", json={"username": "bob", "password": "password123"}
+    ).json["access_token"]
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    # Same secret, another audience: that API must refuse it.
+    other = make_app(JWT_ISSUER="https://a.example", JWT_AUDIENCE="api-b")
+    other.test_client().post(
+        "/api/auth/register", json={"username": "bob", "password": "password123"}
+    )
+    response = other.test_client().get("/api/me", headers=bearer(token))
+    assert_error(response, 401, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///app.db", "sqlite:///app.db"),
+    ],
+)
+def test_database_url_uses_psycopg3(given, expected):
+    assert database_url(given) == expected

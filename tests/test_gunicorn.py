@@ -1,0 +1,98 @@
+"""End to end: the real server under gunicorn, spoken to over HTTP."""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import PASSWORD
+from tests.live_server import LiveServer, server_env
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    # Plain http here, so cookies must not be Secure-only for this test.
+    env = server_env(instance, JWT_COOKIE_SECURE="false")
+    live = LiveServer(env, instance / "gunicorn.log").start()
+    yield live
+    live.stop()
+
+
+def test_login_and_me_many_times_across_workers(server):
+    url = server.url
+    created = requests.post(
+        f"{url}/api/auth/register", json={"username": "bob", "password": PASSWORD}, timeout=10
+    )
+    assert created.status_code == 201
+    pair = requests.post(
+        f"{url}/api/auth/login", json={"username": "bob", "password": PASSWORD}, timeout=10
+    ).json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+
+    def call_me(_):
+        # A new connection each time, so the calls spread over the workers.
+        response = requests.get(f"{url}/api/me", headers=headers, timeout=10)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(call_me, range(240)))
+    assert all(status == 200 for status, _ in results)
+    assert all(body["username"] == "bob" for _, body in results)
+    # The token one worker issued verified on the others: keys are shared.
+    pids = set(re.findall(r'"GET /api/me HTTP/1.1" 200 .* pid=<?(\d+)', server.output()))
+    assert len(pids) >= 2, server.output()[-2000:]
+
+
+def test_cookie_flow_over_http(server):
+    url = server.url
+    browser = requests.Session()
+    requests.post(
+        f"{url}/api/auth/register", json={"username": "carol", "password": PASSWORD}, timeout=10
+    )
+    login = browser.post(
+        f"{url}/api/auth/cookie/login",
+        json={"username": "carol", "password": PASSWORD},
+        timeout=10,
+    )
+    assert login.status_code == 200
+    assert "access_token" not in login.json()
+    assert browser.get(f"{url}/api/me", timeout=10).json()["username"] == "carol"
+    refused = browser.post(f"{url}/api/auth/refresh", timeout=10)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "csrf_failed"
+    csrf = browser.cookies.get("csrf_refresh_token")
+    refreshed = browser.post(
+        f"{url}/api/auth/refresh", headers={"X-CSRF-TOKEN": csrf}, timeout=10
+    )
+    assert refreshed.status_code == 200
+    assert browser.get(f"{url}/api/me", timeout=10).status_code == 200
+
+
+def test_errors_over_http_are_json(server):
+    response = requests.get(f"{server.url}/nowhere", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == "not_found"
+
+
+def test_access_log_has_no_tokens_or_passwords(server):
+    secret_query = "token=eyJhbGciOiJIUzI1NiJ9.e30.sig"
+    requests.get(f"{server.url}/api/me?{secret_query}", timeout=10)
+    log = server.output()
+    assert "/api/me" in log
+    assert "eyJ" not in log
+    assert PASSWORD not in log
+
+
+def test_production_start_fails_with_one_line(tmp_path):
+    env = server_env(tmp_path, JWT_SECRET_KEY="too-short")
+    live = LiveServer(env, tmp_path / "gunicorn.log")
+    with pytest.raises(RuntimeError, match="gunicorn exited"):
+        live.start(timeout=20, migrate=False)
+    assert live.process.returncode == 1
+    assert "error: JWT_SECRET_KEY is shorter than 32 bytes" in live.output()
+    live.stop()
