@@ -44,9 +44,7 @@ def strong():
 )
 def test_production_refuses_to_start_with_one_line(tmp_path, env, complaint):
     env = {"SECRET_KEY": strong(), **env}
-    result = run_python(
-        "import wsgi", APP_CONFIG="production", INSTANCE_PATH=str(tmp_path), **env
-    )
+    result = run_python("import wsgi", APP_CONFIG="production", INSTANCE_PATH=str(tmp_path), **env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -65,9 +65,7 @@ def test_cookie_flow_over_http(server):
     assert refused.status_code == 403
     assert refused.json()["error"] == "csrf_failed"
     csrf = browser.cookies.get("csrf_refresh_token")
-    refreshed = browser.post(
-        f"{url}/api/auth/refresh", headers={"X-CSRF-TOKEN": csrf}, timeout=10
-    )
+    refreshed = browser.post(f"{url}/api/auth/refresh", headers={"X-CSRF-TOKEN": csrf}, timeout=10)
     assert refreshed.status_code == 200
     assert browser.get(f"{url}/api/me", timeout=10).status_code == 200
 
