@@ -72,3 +72,16 @@ def test_roles_cannot_be_granted_at_registration(client, auth):
     # And no account was created on the side.
     login = client.post("/api/auth/login", json={"username": "mallory", "password": PASSWORD})
     assert_error(login, 401, "invalid_credentials")
+
+
+def test_registration_race_is_settled_by_the_database(auth, client, monkeypatch):
+    # Two registrations passing the existence check together: the unique index
+    # on lower(username) lets one in and the other gets the same 409.
+    from api import users
+
+    auth.register("bob")
+    monkeypatch.setattr(users, "find_by_username", lambda _name: None)
+    response = client.post("/api/auth/register", json={"username": "BOB", "password": PASSWORD})
+    assert_error(response, 409, "username_taken")
+    monkeypatch.undo()
+    assert auth.login("bob")["access_token"]
