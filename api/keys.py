@@ -32,6 +32,9 @@ PLACEHOLDER_WORDS = (
 DEV_KEYS_DIR = "dev-keys"
 
 
+_SECRET_HINT = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105
+
+
 class KeyConfigError(ConfigError):
     """A signing key or secret is missing, weak or unreadable (one-line message)."""
 
@@ -69,18 +72,14 @@ def check_secret(name, value, production, min_bytes=MIN_SECRET_BYTES):
         raise KeyConfigError(f"{name} looks like a placeholder, not random: {_SECRET_HINT}")
 
 
-_SECRET_HINT = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105
-
-
 def _hmac_secret(config, instance_path):
-    name = "JWT_SECRET_KEY" if config.get("JWT_SECRET_KEY") else "SECRET_KEY"
-    secret = config.get(name)
+    # flask-jwt-extended's rule: JWT_SECRET_KEY, else SECRET_KEY.
+    secret = config.get("JWT_SECRET_KEY") or config.get("SECRET_KEY")
     if not secret and config.get("JWT_GENERATE_DEV_KEY"):
         folder = ensure_dev_material(instance_path, "hmac", lambda: {"secret": _new_secret()})
-        name, secret = "the development secret", _read(os.path.join(folder, "secret")).decode()
-    label = "JWT_SECRET_KEY" if name == "SECRET_KEY" else name
+        secret = _read(os.path.join(folder, "secret")).decode()
     min_bytes = MIN_HMAC_BYTES[config["JWT_ALGORITHM"]]
-    check_secret(label, secret, _is_production(config), min_bytes)
+    check_secret("JWT_SECRET_KEY", secret, _is_production(config), min_bytes)
     return secret.encode()
 
 
