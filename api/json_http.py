@@ -18,7 +18,35 @@ class JSONOnlyParser(FlaskParser):
     def _raw_load_json(self, req):
         if not is_json_request(req):
             abort(415)
-        return super()._raw_load_json(req)
+        # Malformed JSON is webargs' own 400; these are the cases it lets through.
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            abort(400, message=BAD_TEXT)
+        try:
+            _check_text(data)
+        except (RecursionError, UnicodeEncodeError, ValueError):
+            abort(400, message=BAD_TEXT)
+        return data
+
+
+BAD_TEXT = "The request body is not valid JSON text (too deeply nested, NUL or lone surrogate)."
+
+
+def _check_text(value):
+    """Refuse what json.loads lets through but no database stores: NUL characters
+    (PostgreSQL text cannot hold them) and unpaired surrogates (not UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL in string")
+        value.encode("utf-8")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
 
 
 class Blueprint(SmorestBlueprint):
