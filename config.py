@@ -10,8 +10,15 @@ from datetime import timedelta
 _TRUE = {"1", "true", "yes", "on"}
 
 
-class ConfigError(Exception):
-    """The configuration cannot work; the message is one line for the operator."""
+class ConfigError(SystemExit):
+    """A configuration that cannot work.
+
+    A SystemExit, so that whatever starts the app (gunicorn, the flask CLI,
+    python) stops with this one line on stderr and exit status 1, not a traceback.
+    """
+
+    def __init__(self, message):
+        super().__init__(f"error: {message}")
 
 
 def env_str(name, default=None):
@@ -24,8 +31,20 @@ def env_bool(name, default):
     return default if value in (None, "") else value.strip().lower() in _TRUE
 
 
+def env_int(name, default, low=1, high=None):
+    raw = env_str(name, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high else f"of at least {low}"
+        raise ConfigError(f"{name} must be a whole number {bounds}, not {raw!r}")
+    return value
+
+
 def env_seconds(name, default):
-    return timedelta(seconds=int(env_str(name, default)))
+    return timedelta(seconds=env_int(name, default))
 
 
 def database_url(url):
@@ -43,7 +62,7 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 64 * 1024
     HOST = env_str("HOST", "127.0.0.1")
-    PORT = int(env_str("PORT", "8000"))
+    PORT = env_int("PORT", "8000", high=65535)
 
     # Signing keys: see api/keys.py. JWT_SECRET_KEY falls back to SECRET_KEY,
     # as flask-jwt-extended does.
@@ -124,5 +143,5 @@ CONFIGS = {
 def config_from_env():
     name = env_str("APP_CONFIG", "development")
     if name not in CONFIGS:
-        raise SystemExit(f"APP_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}")
+        raise ConfigError(f"APP_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}")
     return CONFIGS[name]

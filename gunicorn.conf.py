@@ -1,7 +1,10 @@
 """gunicorn settings, from the environment (HOST, PORT, WEB_CONCURRENCY)."""
 
+import json
 import multiprocessing
 import os
+
+from gunicorn import util
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -29,3 +32,22 @@ def post_fork(server, worker):
 
         for engine in db.engines.values():
             engine.dispose(close=False)
+
+
+# gunicorn answers requests it cannot parse (a huge header or URL, a malformed
+# request line) itself, with an HTML page and no hook to change it. The
+# contract wants JSON from every layer, so its error writer is replaced.
+GUNICORN_ERROR_CODES = {403: "forbidden", 500: "internal_error"}
+
+
+def write_json_error(sock, status_int, reason, _mesg):
+    error = GUNICORN_ERROR_CODES.get(status_int, "bad_request")
+    body = json.dumps({"error": error, "message": f"{reason}."}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = write_json_error

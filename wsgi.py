@@ -1,12 +1,9 @@
-"""The WSGI entry point: `gunicorn -c gunicorn.conf.py wsgi:app`."""
+"""The WSGI entry point: `gunicorn -c gunicorn.conf.py wsgi:app`.
 
-import sys
+A configuration that cannot work stops the start with one line (see
+config.ConfigError).
+"""
 
 from api import create_app
-from config import ConfigError
 
-try:
-    app = create_app()
-except ConfigError as exc:
-    # One clear line instead of a traceback; the process exits non-zero.
-    sys.exit(f"error: {exc}")
+app = create_app()

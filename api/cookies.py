@@ -1,7 +1,7 @@
 """The browser transport: tokens in httpOnly cookies, csrf values readable."""
 
 from flask import after_this_request
-from flask_jwt_extended import get_csrf_token, set_access_cookies, set_refresh_cookies
+from flask_jwt_extended import set_access_cookies, set_refresh_cookies
 
 from config import ConfigError
 
@@ -33,6 +33,6 @@ def cookie_session(user, pair):
         "user": user,
         "expires_in": pair.expires_in,
         "refresh_expires_in": pair.refresh_expires_in,
-        "csrf_access_token": get_csrf_token(pair.access_token),
-        "csrf_refresh_token": get_csrf_token(pair.refresh_token),
+        "csrf_access_token": pair.csrf_access_token,
+        "csrf_refresh_token": pair.csrf_refresh_token,
     }

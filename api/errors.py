@@ -68,6 +68,11 @@ def _details(messages):
     return details
 
 
+def unexpected_error(exc):
+    # Registered for Exception, so Flask does not log it a second time.
+    return internal_error(exc)
+
+
 def internal_error(original):
     request_id = uuid.uuid4().hex
     current_app.logger.error("unhandled exception, request id %s", request_id, exc_info=original)
@@ -78,7 +83,9 @@ def internal_error(original):
 
 def database_unavailable(exc):
     db.session.rollback()
-    current_app.logger.error("database unavailable: %s", type(exc.orig).__name__)
+    # The driver's message (no SQL, no parameters) tells a down server from,
+    # say, a database whose migrations were never applied.
+    current_app.logger.error("database unavailable: %s: %s", type(exc.orig).__name__, exc.orig)
     return error_response(503, "service_unavailable", "The database is unavailable.")
 
 
@@ -141,6 +148,7 @@ def csrf_failed(_exc):
 def init_app(app):
     """Call after JWTManager and Api: later handlers for a class replace earlier ones."""
     register_jwt_callbacks()
+    app.register_error_handler(Exception, unexpected_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(WrongTokenError, wrong_token_type)
     app.register_error_handler(CSRFError, csrf_failed)

@@ -1,5 +1,7 @@
 """JSON in, JSON out: a body that is not JSON never reaches a view."""
 
+import json
+
 from flask import request
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
@@ -21,7 +23,9 @@ class JSONOnlyParser(FlaskParser):
         # Malformed JSON is webargs' own 400; these are the cases it lets through.
         try:
             data = super()._raw_load_json(req)
-        except RecursionError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise
+        except (RecursionError, ValueError):  # too deep; an integer of over 4300 digits
             abort(400, message=BAD_TEXT)
         try:
             _check_text(data)
@@ -30,7 +34,10 @@ class JSONOnlyParser(FlaskParser):
         return data
 
 
-BAD_TEXT = "The request body is not valid JSON text (too deeply nested, NUL or lone surrogate)."
+BAD_TEXT = (
+    "The request body is JSON this API does not take "
+    "(nested too deep, a NUL or lone surrogate, a huge number)."
+)
 
 
 def _check_text(value):
@@ -55,6 +62,8 @@ class Blueprint(SmorestBlueprint):
 
 def refuse_non_json_bodies():
     # Also for views without a body schema: nothing non-JSON gets through.
+    if request.routing_exception is not None:
+        return  # no such route or method: that 404/405 says more than a 415
     has_body = request.content_length or request.headers.get("Transfer-Encoding")
     if request.method in BODY_METHODS and has_body and not is_json_request(request):
         abort(415)

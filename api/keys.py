@@ -74,12 +74,18 @@ def check_secret(name, value, production, min_bytes=MIN_SECRET_BYTES):
 
 def _hmac_secret(config, instance_path):
     # flask-jwt-extended's rule: JWT_SECRET_KEY, else SECRET_KEY.
-    secret = config.get("JWT_SECRET_KEY") or config.get("SECRET_KEY")
+    name = "JWT_SECRET_KEY" if config.get("JWT_SECRET_KEY") else "SECRET_KEY"
+    secret = config.get(name)
     if not secret and config.get("JWT_GENERATE_DEV_KEY"):
         folder = ensure_dev_material(instance_path, "hmac", lambda: {"secret": _new_secret()})
-        secret = _read(os.path.join(folder, "secret")).decode()
+        name = "the development key"
+        secret = _read_dev_file(folder, "secret").decode()
+    if not secret:
+        name = "JWT_SECRET_KEY"  # the one to set
+    elif name == "SECRET_KEY":
+        name = "SECRET_KEY (used as JWT_SECRET_KEY, which is not set)"
     min_bytes = MIN_HMAC_BYTES[config["JWT_ALGORITHM"]]
-    check_secret("JWT_SECRET_KEY", secret, _is_production(config), min_bytes)
+    check_secret(name, secret, _is_production(config), min_bytes)
     return secret.encode()
 
 
@@ -88,6 +94,8 @@ def _rsa_key_pair(config, instance_path):
     public_file = config.get("JWT_PUBLIC_KEY_FILE")
     if not private_file and config.get("JWT_GENERATE_DEV_KEY"):
         folder = ensure_dev_material(instance_path, "rsa", generate_rsa_files)
+        for name in ("jwt_key", "jwt_key.pub"):
+            _read_dev_file(folder, name)
         private_file = os.path.join(folder, "jwt_key")
         public_file = os.path.join(folder, "jwt_key.pub")
     if not private_file:
@@ -194,6 +202,15 @@ def _new_secret():
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def _read_dev_file(folder, name):
+    try:
+        return _read(os.path.join(folder, name))
+    except OSError as exc:
+        raise KeyConfigError(
+            f"the development key in {folder} is incomplete: delete that folder to make a new one"
+        ) from exc
 
 
 def _read_setting(name, path):

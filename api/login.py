@@ -39,7 +39,8 @@ def login(credentials):
 def cookie_login(credentials):
     """Log in with a password; the tokens come in httpOnly cookies."""
     user = check_credentials(credentials)
-    return cookie_session(user, tokens.issue_pair(user, tokens.new_session_id(), fresh=True))
+    pair = tokens.issue_pair(user, tokens.new_session_id(), fresh=True, cookies=True)
+    return cookie_session(user, pair)
 
 
 def check_credentials(credentials):

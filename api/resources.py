@@ -1,7 +1,8 @@
 """Protected resources: what an access token unlocks."""
 
-from flask_jwt_extended import get_current_user, get_jwt, jwt_required
+from flask_jwt_extended import get_current_user, get_jwt
 
+from api.auth import token_required
 from api.json_http import AUTH_DOC, Blueprint
 from api.schemas import TokenClaimsSchema, UserSchema
 
@@ -11,7 +12,7 @@ blp = Blueprint("resources", __name__, url_prefix="/api", description="Protected
 @blp.get("/me")
 @blp.doc(**AUTH_DOC)
 @blp.response(200, UserSchema)
-@jwt_required()
+@token_required()
 def me():
     """The user the access token belongs to."""
     return get_current_user()
@@ -20,7 +21,7 @@ def me():
 @blp.get("/auth/token")
 @blp.doc(**AUTH_DOC)
 @blp.response(200, TokenClaimsSchema)
-@jwt_required()
+@token_required()
 def token_claims():
     """The presented access token's claims (the tutorial's "Show details")."""
     return get_jwt()

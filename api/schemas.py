@@ -4,9 +4,12 @@ Request schemas reject unknown fields (marshmallow's default), so nothing like
 `roles` or `id` can be smuggled in from outside.
 """
 
+from datetime import UTC
+
 from marshmallow import Schema, fields, validate
 
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
+# \Z, not $: "$" also matches before a final newline, and "bob\n" is not "bob".
+USERNAME_PATTERN = r"\A[A-Za-z0-9_.-]{3,64}\Z"
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -26,11 +29,23 @@ class LoginSchema(Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
+class UTCDateTime(fields.DateTime):
+    """`2026-11-28T13:00:00Z`, whatever time zone the database session uses."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format=UTC_FORMAT, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)  # SQLite hands back naive UTC as stored
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class UserSchema(Schema):
     id = fields.Integer()
     username = fields.String()
     roles = fields.List(fields.String())
-    created_at = fields.DateTime(format=UTC_FORMAT)
+    created_at = UTCDateTime()
 
 
 class TokenPairSchema(Schema):

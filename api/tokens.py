@@ -1,15 +1,18 @@
 """The only place that mints tokens, and the checks every presented token passes.
 
-flask-jwt-extended signs and verifies; this module decides the claims and the
-JWT header, hands it the key objects, and refuses tokens it would otherwise
-accept with defaults (no `type` means "access" to it, for instance).
+Tokens are signed here with PyJWT, so that the claims are exactly the
+contract's: flask-jwt-extended's create_*_token would add `csrf` to every token
+and `fresh` to refresh tokens. flask-jwt-extended does all the verifying
+(headers, cookies, CSRF double submit, expiry, token type), with the key
+objects and the extra checks below.
 """
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import jwt as pyjwt
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_jwt_extended.exceptions import JWTDecodeError
 
 from api import users
@@ -30,6 +33,9 @@ class TokenPair:
     expires_in: int
     refresh_expires_in: int
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    # The double-submit values, in cookie mode only.
+    csrf_access_token: str | None = None
+    csrf_refresh_token: str | None = None
 
 
 def lifetimes():
@@ -44,32 +50,45 @@ def new_session_id():
     return uuid.uuid4().hex
 
 
-def issue_pair(user, sid, fresh):
-    """An access and a refresh token for one login session (`sid`)."""
+def issue_pair(user, sid, fresh, cookies=False):
+    """An access and a refresh token for one login session (`sid`).
+
+    `cookies`: the tokens will travel in cookies, so they carry the `csrf`
+    value that unsafe requests must echo in X-CSRF-TOKEN.
+    """
     seconds = lifetimes()
+    csrf = (str(uuid.uuid4()), str(uuid.uuid4())) if cookies else (None, None)
+    access_claims = {"fresh": fresh, "roles": list(user.roles)}
     return TokenPair(
-        access_token=access_token(user, sid, fresh),
-        refresh_token=refresh_token(user, sid),
+        access_token=_mint(user, sid, "access", seconds["access"], access_claims, csrf[0]),
+        refresh_token=_mint(user, sid, "refresh", seconds["refresh"], {}, csrf[1]),
         expires_in=seconds["access"],
         refresh_expires_in=seconds["refresh"],
+        csrf_access_token=csrf[0],
+        csrf_refresh_token=csrf[1],
     )
 
 
-def access_token(user, sid, fresh):
-    return create_access_token(
-        identity=str(user.id),
-        fresh=fresh,
-        additional_claims={"sid": sid, "roles": list(user.roles)},
-        additional_headers={"typ": TYP_BY_TYPE["access"]},
-    )
-
-
-def refresh_token(user, sid):
-    return create_refresh_token(
-        identity=str(user.id),
-        additional_claims={"sid": sid},
-        additional_headers={"typ": TYP_BY_TYPE["refresh"]},
-    )
+def _mint(user, sid, token_type, lifetime, extra_claims, csrf):
+    config = current_app.config
+    keys = current_app.extensions["signing_keys"]
+    now = int(datetime.now(UTC).timestamp())
+    claims = {
+        "iss": config["JWT_ISSUER"],
+        "aud": config["JWT_AUDIENCE"],
+        "sub": str(user.id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": str(uuid.uuid4()),
+        "type": token_type,
+        "sid": sid,
+        **extra_claims,
+    }
+    if csrf:
+        claims["csrf"] = csrf
+    headers = {"typ": TYP_BY_TYPE[token_type]}
+    return pyjwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
 
 
 def check_token_shape(header, claims):
@@ -87,8 +106,9 @@ def check_token_shape(header, claims):
     if missing:
         raise JWTDecodeError(f"missing claims: {', '.join(missing)}")
     token_type = claims["type"]
-    if not isinstance(token_type, str) or header.get("typ") != TYP_BY_TYPE.get(token_type):
-        raise JWTDecodeError("token type and header typ do not match")
+    expected_typ = TYP_BY_TYPE.get(token_type) if isinstance(token_type, str) else None
+    if expected_typ is None or header.get("typ") != expected_typ:
+        raise JWTDecodeError("unknown token type, or a header typ that does not fit it")
     exp, iat = claims["exp"], claims["iat"]
     if not (_is_int(exp) and _is_int(iat)) or exp - iat > lifetimes()[token_type]:
         raise JWTDecodeError("token lives longer than this API issues")
@@ -99,10 +119,6 @@ def _is_int(value):
 
 
 def init_app(app):
-    @jwt.encode_key_loader
-    def signing_key(_identity):
-        return current_app.extensions["signing_keys"].signing_key
-
     @jwt.decode_key_loader
     def verification_key(header, claims):
         check_token_shape(header, claims)
@@ -115,5 +131,5 @@ def init_app(app):
 
     config = app.config
     config["JWT_DECODE_ALGORITHMS"] = [config["JWT_ALGORITHM"]]
-    config["JWT_ENCODE_ISSUER"] = config["JWT_DECODE_ISSUER"] = config["JWT_ISSUER"]
-    config["JWT_ENCODE_AUDIENCE"] = config["JWT_DECODE_AUDIENCE"] = config["JWT_AUDIENCE"]
+    config["JWT_DECODE_ISSUER"] = config["JWT_ISSUER"]
+    config["JWT_DECODE_AUDIENCE"] = config["JWT_AUDIENCE"]

@@ -23,7 +23,13 @@ from tests.conftest import PASSWORD, assert_error, bearer
         ("post", "/api/auth/login",
          {"data": '{"username": "a\\u0000", "password": "p"}', "content_type": "application/json"},
          400, "bad_request"),
+        ("post", "/api/auth/login",
+         {"data": '{"username": ' + "9" * 5000 + "}", "content_type": "application/json"},
+         400, "bad_request"),
         ("post", "/api/auth/login", {}, 415, "unsupported_media_type"),
+        ("post", "/nowhere", {"data": "x", "content_type": "text/plain"}, 404, "not_found"),
+        ("delete", "/api/me", {"data": "x", "content_type": "text/plain"},
+         405, "method_not_allowed"),
         ("post", "/api/auth/login", {"data": "x", "content_type": "text/plain"},
          415, "unsupported_media_type"),
         ("post", "/api/auth/refresh", {"data": "x=1", "content_type": "text/plain"},
@@ -71,6 +77,7 @@ def test_unexpected_exception_is_a_json_500_without_trace(make_app, caplog):
     request_id = response.headers["X-Request-ID"]
     assert request_id in caplog.text
     assert "secret internals" in caplog.text  # logged server-side, not sent
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1  # once
 
 
 def test_database_down_is_503(tmp_path):

@@ -130,7 +130,17 @@ def test_cookie_secure_flag_follows_config(make_app):
     client = app.test_client()
     client.post("/api/auth/register", json={"username": "bob", "password": PASSWORD})
     response = client.post("/api/auth/cookie/login", json={"username": "bob", "password": PASSWORD})
-    assert all("Secure" in c for c in response.headers.getlist("Set-Cookie"))
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) == 4
+    assert all("; Secure" in c for c in cookies)
+
+
+def test_cookies_are_not_secure_by_default_outside_production(auth, client):
+    auth.register()
+    response = client.post("/api/auth/cookie/login", json={"username": "bob", "password": PASSWORD})
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) == 4
+    assert not any("Secure" in c for c in cookies)
 
 
 def test_cookie_login_works_for_protected_routes(auth, client):

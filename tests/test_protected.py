@@ -2,9 +2,8 @@ import pytest
 
 from tests.conftest import assert_error, bearer, claims_of, header_of
 
-CONTRACT_ACCESS_CLAIMS = {
-    "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid", "fresh", "roles",
-}  # fmt: skip
+BOTH = {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid"}
+ACCESS = BOTH | {"fresh", "roles"}
 
 
 def test_me_with_bearer(auth, client):
@@ -22,7 +21,7 @@ def test_token_shows_claims(auth, client):
     response = client.get("/api/auth/token", headers=bearer(pair["access_token"]))
     assert response.status_code == 200
     claims = response.json
-    assert set(claims) >= CONTRACT_ACCESS_CLAIMS
+    assert set(claims) == ACCESS
     assert claims["sub"] == str(user["id"])
     assert claims["type"] == "access"
     assert claims["roles"] == ["user"]
@@ -38,7 +37,18 @@ def test_access_and_refresh_headers(auth):
     refresh = claims_of(pair["refresh_token"])
     assert refresh["type"] == "refresh"
     assert refresh["exp"] - refresh["iat"] == 14 * 24 * 3600
-    assert {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "sid"} <= set(refresh)
+    assert set(refresh) == BOTH
+
+
+def test_cookie_mode_tokens_add_csrf_only(auth, client):
+    auth.register()
+    session = auth.cookie_login()
+    access = claims_of(client.get_cookie("access_token_cookie").value)
+    refresh = claims_of(client.get_cookie("refresh_token_cookie", path="/api/auth").value)
+    assert set(access) == ACCESS | {"csrf"}
+    assert set(refresh) == BOTH | {"csrf"}
+    assert access["csrf"] == session["csrf_access_token"]
+    assert refresh["csrf"] == session["csrf_refresh_token"]
 
 
 def test_configured_lifetimes(make_app):
@@ -82,6 +92,33 @@ def test_bearer_header_decides_over_cookies(auth, client):
     # A bad bearer header is not rescued by good cookies.
     response = client.get("/api/me", headers=bearer("garbage"))
     assert_error(response, 401, "invalid_token")
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+def test_bearer_scheme_is_case_insensitive_and_still_decides(auth, client, scheme):
+    auth.register("alice")
+    alice = auth.login("alice")
+    auth.register("bob")
+    auth.cookie_login("bob")
+    response = client.get("/api/me", headers={"Authorization": f"{scheme} {alice['access_token']}"})
+    assert response.json["username"] == "alice"
+
+
+def test_repeated_bearer_values_are_refused_not_skipped(auth, client):
+    auth.register("alice")
+    alice = auth.login("alice")
+    auth.register("bob")
+    auth.cookie_login("bob")
+    header = f"Bearer {alice['access_token']}, Bearer other"
+    response = client.get("/api/me", headers={"Authorization": header})
+    assert response.status_code == 401  # never bob's cookies
+
+
+def test_other_auth_schemes_leave_the_cookies_in_charge(auth, client):
+    auth.register()
+    auth.cookie_login()
+    response = client.get("/api/me", headers={"Authorization": "Basic Ym9iOnB3"})
+    assert response.json["username"] == "bob"
 
 
 def test_tokens_are_not_read_from_query_string_or_body(auth, client):

@@ -98,3 +98,12 @@ def test_refresh_for_disabled_user_is_refused(app, auth, client):
         users.db.session.commit()
     response = client.post("/api/auth/refresh", headers=bearer(pair["refresh_token"]))
     assert_error(response, 401, "invalid_token")
+
+
+def test_non_ascii_csrf_header_is_refused(auth, client):
+    auth.register()
+    auth.cookie_login()
+    response = client.post(
+        "/api/auth/refresh", headers={"X-CSRF-TOKEN": "é".encode().decode("latin-1")}
+    )
+    assert_error(response, 403, "csrf_failed")

@@ -40,6 +40,8 @@ def test_username_unique_case_insensitively(auth, client, taken):
         ({"username": "b" * 65, "password": PASSWORD}, "username"),
         ({"username": "bob smith", "password": PASSWORD}, "username"),
         ({"username": "bob<script>", "password": PASSWORD}, "username"),
+        ({"username": "bob\n", "password": PASSWORD}, "username"),
+        ({"username": "\nbob", "password": PASSWORD}, "username"),
         # ASCII only: look-alike letters from other scripts cannot impersonate.
         ({"username": "Zoë", "password": PASSWORD}, "username"),
         ({"username": None, "password": PASSWORD}, "username"),

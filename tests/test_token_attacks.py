@@ -102,10 +102,19 @@ def test_lifetime_longer_than_configured(client, good_claims):
         {"iat": None},
         {"type": ["access"]},
         {"type": "id"},
+        {"type": "__proto__"},
+        {"type": None},
     ],
 )
-def test_bad_claim_values(client, good_claims, change):
-    refused(client, forge({**good_claims, **change}, headers={"typ": "at+jwt"}))
+@pytest.mark.parametrize("typ", ["at+jwt", None])
+def test_bad_claim_values(client, good_claims, change, typ):
+    refused(client, forge({**good_claims, **change}, headers={"typ": typ}))
+
+
+def test_unsigned_token_of_unknown_type_is_refused_before_verification(client, good_claims):
+    # No typ, an unknown type and a junk signature: refused, not a 500.
+    token = f"{segment({'alg': 'HS256'})}.{segment({**good_claims, 'type': 'id'})}.{b64(b's')}"
+    refused(client, token)
 
 
 def test_nbf_in_the_future(client, good_claims):
@@ -171,3 +180,13 @@ def test_hs256_signed_with_rsa_public_key(make_app, rsa_key_files):
     assert_error(response, 401, "invalid_token")
     # The real token still works: the refusal is about the forgery.
     assert client.get("/api/me", headers=bearer(pair["access_token"])).status_code == 200
+
+
+def test_header_mode_token_in_a_cookie_cannot_pass_csrf(auth, client):
+    """Body-login tokens carry no csrf value, so planted in a cookie they cannot
+    satisfy the double submit on an unsafe request."""
+    pair = auth.registered_pair()
+    assert "csrf" not in claims_of(pair["refresh_token"])
+    client.set_cookie("refresh_token_cookie", pair["refresh_token"], path="/api/auth")
+    response = client.post("/api/auth/refresh", headers={"X-CSRF-TOKEN": "anything"})
+    assert_error(response, 401, "invalid_token")
