@@ -1,10 +1,18 @@
+import os
+import socket
+import uuid
+
 import jwt as pyjwt
 import pytest
+from sqlalchemy import create_engine, text
 
 from api import create_app
 from api.extensions import db
 
 PASSWORD = "correct horse battery"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture
@@ -106,3 +114,32 @@ def rsa_key_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("rsa")
     write_private_files(folder, generate_rsa_files(2048))
     return folder / "jwt_key", folder / "jwt_key.pub"
+
+
+def _postgres_answers():
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the real PostgreSQL, dropped afterwards.
+
+    Outside CI a machine without PostgreSQL skips these tests, saying so; in
+    CI (.ci/run starts the server) they must run.
+    """
+    if "TEST_POSTGRES_URL" not in os.environ and not _postgres_answers():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not answering on 127.0.0.1:5432")
+        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 (set TEST_POSTGRES_URL)")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

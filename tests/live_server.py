@@ -82,6 +82,15 @@ class LiveServer:
     def output(self):
         return Path(self.log_path).read_text()
 
+    def wait_for_output(self, ready, timeout=5):
+        """The server's output once `ready(output)` holds: gunicorn writes an
+        access log line after the response has gone out, so a client can be
+        ahead of it."""
+        deadline = time.monotonic() + timeout
+        while not ready(output := self.output()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return output
+
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

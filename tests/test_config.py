@@ -110,7 +110,48 @@ def test_environment_overrides(tmp_path):
 def test_unknown_app_config_is_refused():
     result = run_python("import wsgi", APP_CONFIG="staging")
     assert result.returncode == 1
-    assert "APP_CONFIG must be one of development, testing, production" in result.stderr
+    assert result.stderr.strip() == (
+        "error: APP_CONFIG must be one of development, testing, production, not 'staging'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"JWT_ACCESS_TOKEN_EXPIRES": "abc"}, "JWT_ACCESS_TOKEN_EXPIRES must be a whole number"),
+        ({"JWT_ACCESS_TOKEN_EXPIRES": "0"}, "JWT_ACCESS_TOKEN_EXPIRES must be a whole number"),
+        ({"JWT_REFRESH_TOKEN_EXPIRES": "-5"}, "JWT_REFRESH_TOKEN_EXPIRES must be a whole number"),
+        ({"PORT": "x"}, "PORT must be a whole number from 1 to 65535"),
+        ({"PORT": "70000"}, "PORT must be a whole number from 1 to 65535"),
+    ],
+)
+def test_unusable_numbers_stop_the_start_with_one_line(tmp_path, env, complaint):
+    result = run_python("import wsgi", INSTANCE_PATH=str(tmp_path), **env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {complaint}")
+
+
+def test_weak_secret_key_in_development_names_the_variable(tmp_path):
+    result = run_python("import wsgi", SECRET_KEY="dev", INSTANCE_PATH=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: SECRET_KEY (used as JWT_SECRET_KEY, which is not set) is shorter than 32 bytes"
+    )
+
+
+def test_development_without_any_secret_makes_one(tmp_path):
+    result = run_python("import wsgi; print('ok')", INSTANCE_PATH=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "dev-keys" / "hmac" / "secret").stat().st_size >= 32
+
+
+def test_half_made_development_key_is_explained(tmp_path):
+    (tmp_path / "dev-keys" / "hmac").mkdir(parents=True)
+    result = run_python("import wsgi", INSTANCE_PATH=str(tmp_path))
+    assert result.returncode == 1
+    assert "is incomplete: delete that folder to make a new one" in result.stderr
 
 
 def test_configured_issuer_and_audience_are_enforced(make_app):

@@ -1,22 +1,16 @@
 """The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
 
-import os
-import uuid
 import warnings
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SAWarning
 
 from api import create_app
 from api.extensions import db
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def migrate_and_compare(url):
@@ -50,29 +44,17 @@ def test_sqlite_migrations_match_models(tmp_path):
     assert tables == set()  # downgrade undoes everything
 
 
-@pytest.fixture
-def postgres_database():
-    name = f"test_migrations_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_postgres_migrations_match_models(postgres_database):
-    diffs, indexes, tables = migrate_and_compare(postgres_database)
+def test_postgres_migrations_match_models(postgres_url):
+    diffs, indexes, tables = migrate_and_compare(postgres_url)
     assert diffs == []
     assert "uq_users_username_lower" in indexes
     assert tables == set()
 
 
-def test_username_uniqueness_is_enforced_by_the_database(postgres_database):
+def test_username_uniqueness_is_enforced_by_the_database(postgres_url):
     from api.users import User
 
-    app = create_app({"APP_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": postgres_database})
+    app = create_app({"APP_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": postgres_url})
     with app.app_context():
         upgrade()
         db.session.add(User(username="bob", password_hash="x"))
