@@ -44,7 +44,7 @@ def env_int(name, default, low=1, high=None):
 
 
 def env_seconds(name, default):
-    return timedelta(seconds=env_int(name, default))
+    return timedelta(seconds=env_int(name, default, high=10 * 365 * 24 * 3600))
 
 
 def database_url(url):

@@ -6,6 +6,8 @@ import os
 
 from gunicorn import util
 
+from api.errors import ERROR_CODES, snake_case
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 # Threads keep slow password hashing in one request from blocking the others.
@@ -36,13 +38,11 @@ def post_fork(server, worker):
 
 # gunicorn answers requests it cannot parse (a huge header or URL, a malformed
 # request line) itself, with an HTML page and no hook to change it. The
-# contract wants JSON from every layer, so its error writer is replaced.
-GUNICORN_ERROR_CODES = {403: "forbidden", 500: "internal_error"}
-
-
+# contract wants JSON from every layer, so its error writer is replaced, with
+# the same codes and messages as api/errors.py.
 def write_json_error(sock, status_int, reason, _mesg):
-    error = GUNICORN_ERROR_CODES.get(status_int, "bad_request")
-    body = json.dumps({"error": error, "message": f"{reason}."}).encode()
+    error, message = ERROR_CODES.get(status_int) or (snake_case(reason), f"{reason}.")
+    body = json.dumps({"error": error, "message": message}).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from config import CONFIGS, config_from_env
+from config import CONFIGS, ConfigError, config_from_env
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
@@ -42,7 +42,7 @@ def register_extensions(app):
 
     app.extensions["signing_keys"] = load_signing_keys(app.config, app.instance_path)
     cookies.check_cookie_config(app.config)
-    db.init_app(app)
+    init_database(app, db)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     users.init_app(app)
     tokens.init_app(app)
@@ -50,6 +50,15 @@ def register_extensions(app):
     api.init_app(app)
     json_http.document_security(api)
     json_http.init_app(app)
+
+
+def init_database(app, db):
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        db.init_app(app)  # builds the engine: a bad URL or a missing driver fails here
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
 
 
 def register_blueprints(app):

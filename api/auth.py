@@ -6,7 +6,7 @@ from functools import wraps
 
 from flask import current_app, request
 from flask_jwt_extended import verify_jwt_in_request
-from flask_jwt_extended.exceptions import CSRFError
+from flask_jwt_extended.exceptions import CSRFError, InvalidHeaderError, NoAuthorizationError
 
 
 def token_required(refresh=False, fresh=False):
@@ -31,19 +31,27 @@ def token_locations(refresh=False):
     """
     header = request.headers.get("Authorization", "")
     parts = [part.split() for part in header.split(",") if part.strip()]
-    if not any(words[0].lower() == "bearer" for words in parts):
+    bearer = [words for words in parts if words[0].lower() == "bearer"]
+    if not bearer:
         _refuse_non_ascii_csrf(refresh)
         return None  # the configured order: headers, then cookies
-    for words in parts:
-        if words[0].lower() == "bearer":
-            words[0] = "Bearer"
+    if len(bearer) > 1:
+        raise InvalidHeaderError("more than one bearer token")
+    if len(bearer[0]) == 1:
+        raise NoAuthorizationError("a bearer scheme without a token")
+    bearer[0][0] = "Bearer"
     request.environ["HTTP_AUTHORIZATION"] = ", ".join(" ".join(words) for words in parts)
     return ["headers"]
 
 
 def _refuse_non_ascii_csrf(refresh):
-    # hmac.compare_digest raises TypeError on non-ASCII text: refuse it first.
-    setting = "JWT_REFRESH_CSRF_HEADER_NAME" if refresh else "JWT_ACCESS_CSRF_HEADER_NAME"
-    value = request.headers.get(current_app.config[setting], "")
-    if not value.isascii():
+    """hmac.compare_digest raises TypeError on non-ASCII text: where
+    flask-jwt-extended is about to compare, refuse such a value first."""
+    config = current_app.config
+    kind = "REFRESH" if refresh else "ACCESS"
+    if request.method not in config["JWT_CSRF_METHODS"]:
+        return
+    if config[f"JWT_{kind}_COOKIE_NAME"] not in request.cookies:
+        return
+    if not request.headers.get(config[f"JWT_{kind}_CSRF_HEADER_NAME"], "").isascii():
         raise CSRFError("CSRF double submit tokens do not match")

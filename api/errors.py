@@ -5,6 +5,7 @@ Views never build error JSON: they call `flask_smorest.abort(status, error=...,
 message=...)` and this module shapes the answer.
 """
 
+import re
 import uuid
 
 from flask import current_app, jsonify
@@ -22,14 +23,21 @@ ERROR_CODES = {
     405: ("method_not_allowed", "This method is not allowed here."),
     409: ("conflict", "The request conflicts with the current state."),
     413: ("payload_too_large", "The request body is too large."),
+    414: ("uri_too_long", "The URL is too long."),
     415: ("unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."),
     422: ("validation_error", "The request body is not valid."),
     429: ("rate_limited", "Too many requests; try again later."),
+    431: ("request_header_fields_too_large", "The request headers are too large."),
     500: ("internal_error", "Something went wrong on our side."),
     503: ("service_unavailable", "The service is unavailable; try again later."),
 }
 # Only these of werkzeug's own headers survive into an error response.
 KEPT_HEADERS = ("Allow", "Retry-After")
+
+
+def snake_case(reason):
+    """The code for a status outside the contract's table: its reason phrase."""
+    return re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_")
 
 
 def error_response(status, error, message, details=None, headers=None):
@@ -45,7 +53,7 @@ def error_response(status, error, message, details=None, headers=None):
 def handle_http_exception(exc):
     """Shape every HTTPException, including webargs' validation aborts."""
     status = exc.code or 500
-    default_error, default_message = ERROR_CODES.get(status, ("error", exc.name))
+    default_error, default_message = ERROR_CODES.get(status, (snake_case(exc.name), exc.name))
     data = getattr(exc, "data", None) or {}
     headers = {k: v for k, v in exc.get_headers() if k in KEPT_HEADERS}
     headers.update(data.get("headers") or {})

@@ -2,9 +2,10 @@
 
 import json
 
-from flask import request
+from flask import g, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
+from gunicorn.http.errors import ParseException as MalformedBody
 from webargs.flaskparser import FlaskParser, is_json_request
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -18,6 +19,8 @@ class JSONOnlyParser(FlaskParser):
     """
 
     def _raw_load_json(self, req):
+        if "json_body" in g:
+            return g.json_body  # parsed once already, by check_body
         if not is_json_request(req):
             abort(415)
         # Malformed JSON is webargs' own 400; these are the cases it lets through.
@@ -56,17 +59,35 @@ def _check_text(value):
             _check_text(item)
 
 
+PARSER = JSONOnlyParser()
+
+
 class Blueprint(SmorestBlueprint):
-    ARGUMENTS_PARSER = JSONOnlyParser()
+    ARGUMENTS_PARSER = PARSER
 
 
-def refuse_non_json_bodies():
-    # Also for views without a body schema: nothing non-JSON gets through.
-    if request.routing_exception is not None:
+def check_body():
+    """Before every view, with a body schema or not: the body must be JSON,
+    whole and within MAX_CONTENT_LENGTH; it is parsed once, here."""
+    if request.routing_exception is not None or request.method not in BODY_METHODS:
         return  # no such route or method: that 404/405 says more than a 415
-    has_body = request.content_length or request.headers.get("Transfer-Encoding")
-    if request.method in BODY_METHODS and has_body and not is_json_request(request):
+    if not (request.content_length or "Transfer-Encoding" in request.headers):
+        return
+    if not is_json_request(request):
         abort(415)
+    _read_within_limit()
+    g.json_body = PARSER.load_json(request, None)
+
+
+def _read_within_limit():
+    try:
+        request.get_data(cache=True)
+        if request.content_length is None:
+            # A chunked body is cut at the limit without a word; reading on past
+            # it makes werkzeug raise its 413.
+            request.stream.read(1)
+    except MalformedBody:  # a broken chunked encoding, met while reading
+        abort(400, message="The request body's chunked encoding is broken.")
 
 
 def no_store(response):
@@ -77,7 +98,7 @@ def no_store(response):
 
 
 def init_app(app):
-    app.before_request(refuse_non_json_bodies)
+    app.before_request(check_body)
     app.after_request(no_store)
 
 

@@ -68,7 +68,8 @@ def find_by_username(username):
 
 def active_user(user_id):
     """The user a token names, or None when gone or disabled."""
-    if not user_id.isdigit():
+    # ASCII digits that fit a 64-bit id: int() would take "²" or 5,000 digits.
+    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18):
         return None
     user = db.session.get(User, int(user_id))
     return user if user is not None and not user.disabled else None

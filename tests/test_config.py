@@ -121,7 +121,10 @@ def test_unknown_app_config_is_refused():
         ({"JWT_ACCESS_TOKEN_EXPIRES": "abc"}, "JWT_ACCESS_TOKEN_EXPIRES must be a whole number"),
         ({"JWT_ACCESS_TOKEN_EXPIRES": "0"}, "JWT_ACCESS_TOKEN_EXPIRES must be a whole number"),
         ({"JWT_REFRESH_TOKEN_EXPIRES": "-5"}, "JWT_REFRESH_TOKEN_EXPIRES must be a whole number"),
+        ({"JWT_REFRESH_TOKEN_EXPIRES": "9" * 30}, "JWT_REFRESH_TOKEN_EXPIRES must be a whole"),
         ({"PORT": "x"}, "PORT must be a whole number from 1 to 65535"),
+        ({"DATABASE_URL": "notaurl"}, "DATABASE_URL cannot be used: Could not parse"),
+        ({"DATABASE_URL": "mysql://u:pw@db/app"}, "DATABASE_URL cannot be used: No module"),
         ({"PORT": "70000"}, "PORT must be a whole number from 1 to 65535"),
     ],
 )

@@ -98,3 +98,48 @@ def test_no_token_text_in_error_responses(auth, client):
     response = client.get("/api/me", headers=bearer(tampered))
     assert tampered.split(".")[1] not in response.get_data(as_text=True)
     assert response.json == {"error": "invalid_token", "message": "The token is invalid."}
+
+
+def chunked(client, path, body, **headers):
+    """A chunked body as gunicorn hands it over: no Content-Length, input terminated."""
+    import io
+
+    return client.post(
+        path,
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json", **headers},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_chunked_body_over_the_limit_is_413_not_truncated(auth, client):
+    auth.register()
+    body = b'{"username": "bob", "password": "%s"}' % PASSWORD.encode() + b" " * 100_000
+    assert_error(chunked(client, "/api/auth/login", body), 413, "payload_too_large")
+    small = b'{"username": "bob", "password": "%s"}' % PASSWORD.encode()
+    assert chunked(client, "/api/auth/login", small).status_code == 200
+
+
+def test_malformed_json_never_reaches_a_view_without_a_body_schema(auth, client):
+    auth.register()
+    session = auth.cookie_login()
+    headers = {"X-CSRF-TOKEN": session["csrf_refresh_token"]}
+    response = client.post(
+        "/api/auth/refresh", data="{bad", content_type="application/json", headers=headers
+    )
+    assert_error(response, 400, "bad_request")
+    response = client.post("/api/auth/refresh", json={"any": "json"}, headers=headers)
+    assert response.status_code == 200  # a JSON body it does not need is let be
+
+
+def test_statuses_outside_the_contract_table_get_their_reason_as_code(make_app):
+    from werkzeug.exceptions import ImATeapot
+
+    app = make_app()
+
+    @app.get("/teapot")
+    def teapot():
+        raise ImATeapot()
+
+    response = app.test_client().get("/teapot")
+    assert_error(response, 418, "i_m_a_teapot")

@@ -94,21 +94,60 @@ def test_access_log_leaves_out_query_strings(server):
 
 
 @pytest.mark.parametrize(
-    ("request_kwargs", "status"),
+    ("request_kwargs", "status", "error"),
     [
-        ({"path": "/api/" + "x" * 9000}, 414),
-        ({"path": "/api/me", "headers": {"X-Big": "y" * 9000}}, 431),
-        ({"path": "/api/me", "headers": {f"X-H{i}": "v" for i in range(120)}}, 431),
+        ({"path": "/api/" + "x" * 9000}, 414, "uri_too_long"),
+        ({"path": "/api/me", "headers": {"X-Big": "y" * 9000}}, 431,
+         "request_header_fields_too_large"),
+        ({"path": "/api/me", "headers": {f"X-H{i}": "v" for i in range(120)}}, 431,
+         "request_header_fields_too_large"),
     ],
-)
-def test_errors_gunicorn_answers_itself_are_json(server, request_kwargs, status):
+)  # fmt: skip
+def test_errors_gunicorn_answers_itself_are_json(server, request_kwargs, status, error):
     kwargs = dict(request_kwargs)
     path = kwargs.pop("path")
     response = requests.get(f"{server.url}{path}", timeout=10, **kwargs)
     assert response.status_code == status
     assert response.headers["Content-Type"] == "application/json"
-    assert response.json()["error"] == "bad_request"
+    assert response.json()["error"] == error
     assert "<html" not in response.text
+
+
+def raw_request(server, payload):
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(payload)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer.decode("latin-1")
+
+
+@pytest.mark.parametrize("chunk", [b"zz\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n"])
+def test_broken_chunked_body_is_a_json_400(server, chunk):
+    answer = raw_request(
+        server,
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunk,
+    )
+    assert answer.startswith("HTTP/1.1 400 ")
+    assert '"error":"bad_request"' in answer.replace(" ", "")
+    assert "Content-Type: application/json" in answer
+    assert "internal_error" not in answer
+
+
+def test_chunked_body_over_the_limit_is_413_over_http(server):
+    body = b'{"username": "nobody", "password": "x"}' + b" " * 100_000
+    response = requests.post(
+        f"{server.url}/api/auth/login",
+        data=iter([body[i : i + 8192] for i in range(0, len(body), 8192)]),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
 
 
 def test_production_start_fails_with_one_line(tmp_path):

@@ -111,7 +111,16 @@ def test_repeated_bearer_values_are_refused_not_skipped(auth, client):
     auth.cookie_login("bob")
     header = f"Bearer {alice['access_token']}, Bearer other"
     response = client.get("/api/me", headers={"Authorization": header})
-    assert response.status_code == 401  # never bob's cookies
+    assert_error(response, 401, "invalid_token")  # never bob's cookies
+
+
+@pytest.mark.parametrize("header", ["Bearer", "bearer ", "Bearer ,"])
+def test_bearer_scheme_without_a_token_is_missing_token(auth, client, header):
+    auth.register()
+    auth.cookie_login()
+    response = client.get("/api/me", headers={"Authorization": header})
+    assert_error(response, 401, "missing_token")
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_request"'
 
 
 def test_other_auth_schemes_leave_the_cookies_in_charge(auth, client):

@@ -107,3 +107,11 @@ def test_non_ascii_csrf_header_is_refused(auth, client):
         "/api/auth/refresh", headers={"X-CSRF-TOKEN": "é".encode().decode("latin-1")}
     )
     assert_error(response, 403, "csrf_failed")
+
+
+def test_non_ascii_csrf_header_matters_only_where_csrf_is_checked(auth, client):
+    odd = "é".encode().decode("latin-1")
+    assert_error(client.get("/api/me", headers={"X-CSRF-TOKEN": odd}), 401, "missing_token")
+    auth.register()
+    auth.cookie_login()
+    assert client.get("/api/me", headers={"X-CSRF-TOKEN": odd}).status_code == 200
