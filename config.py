@@ -76,6 +76,9 @@ class Config:
 
     JWT_ACCESS_TOKEN_EXPIRES = env_seconds("JWT_ACCESS_TOKEN_EXPIRES", "60")
     JWT_REFRESH_TOKEN_EXPIRES = env_seconds("JWT_REFRESH_TOKEN_EXPIRES", str(14 * 24 * 3600))
+    # A rotated-out refresh token presented again within this many seconds
+    # (tabs and retries racing) is "superseded"; after it, "reused" (theft).
+    JWT_REFRESH_GRACE_SECONDS = env_int("JWT_REFRESH_GRACE_SECONDS", "10", low=0, high=3600)
     JWT_ISSUER = env_str("JWT_ISSUER", "flask-jwt-api")
     JWT_AUDIENCE = env_str("JWT_AUDIENCE", "flask-jwt-api")
 
@@ -89,6 +92,16 @@ class Config:
     JWT_ACCESS_CSRF_COOKIE_PATH = "/"
     JWT_REFRESH_COOKIE_PATH = "/api/auth"
     JWT_REFRESH_CSRF_COOKIE_PATH = "/api/auth"
+
+    # Optional: the revocation store and rate-limit storage; without it the
+    # database is the revocation store and limits are counted per process.
+    REDIS_URL = env_str("REDIS_URL")
+    REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "jwt-api:")
+
+    RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10 per minute")
+    RATELIMIT_REFRESH = env_str("RATELIMIT_REFRESH", "60 per minute")
+    RATELIMIT_HEADERS_ENABLED = True
 
     # argon2id, OWASP's recommended minimum: 19 MiB, 2 iterations, 1 lane.
     ARGON2_TIME_COST = 2
@@ -122,6 +135,9 @@ class TestingConfig(Config):
     JWT_AUDIENCE = "flask-jwt-api"
     JWT_COOKIE_SECURE = False
     JWT_COOKIE_SAMESITE = "Lax"
+    REDIS_URL = None
+    # Off unless a test turns it on: most tests log in more than 10 times a minute.
+    RATELIMIT_ENABLED = False
     # Cheap hashing keeps the suite fast; production parameters are tested apart.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 8

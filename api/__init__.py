@@ -36,7 +36,7 @@ def load_config(app, config):
 
 
 def register_extensions(app):
-    from api import cookies, json_http, tokens, users
+    from api import cookies, json_http, limits, revocation, tokens, users
     from api.extensions import api, db, jwt, migrate
     from api.keys import load_signing_keys
 
@@ -45,11 +45,13 @@ def register_extensions(app):
     init_database(app, db)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     users.init_app(app)
+    revocation.init_app(app)
     tokens.init_app(app)
     jwt.init_app(app)
     api.init_app(app)
     json_http.document_security(api)
     json_http.init_app(app)
+    limits.init_app(app)
 
 
 def init_database(app, db):
@@ -62,10 +64,10 @@ def init_database(app, db):
 
 
 def register_blueprints(app):
-    from api import login, refresh, resources
+    from api import account, health, login, refresh, resources
     from api.extensions import api
 
-    for module in (login, refresh, resources):
+    for module in (login, refresh, resources, account, health):
         api.register_blueprint(module.blp)
 
 

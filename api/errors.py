@@ -10,10 +10,12 @@ import uuid
 
 from flask import current_app, jsonify
 from flask_jwt_extended.exceptions import CSRFError, WrongTokenError
+from redis import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from api.extensions import db, jwt
+from api.revocation import StoreUnavailable
 
 ERROR_CODES = {
     400: ("bad_request", "The request body is not valid JSON."),
@@ -40,8 +42,8 @@ def snake_case(reason):
     return re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_")
 
 
-def error_response(status, error, message, details=None, headers=None):
-    body = {"error": error, "message": message}
+def error_response(status, error, message, details=None, headers=None, extra=None):
+    body = {"error": error, "message": message, **(extra or {})}
     if details:
         body["details"] = details
     response = jsonify(body)
@@ -95,6 +97,13 @@ def database_unavailable(exc):
     # say, a database whose migrations were never applied.
     current_app.logger.error("database unavailable: %s: %s", type(exc.orig).__name__, exc.orig)
     return error_response(503, "service_unavailable", "The database is unavailable.")
+
+
+def store_unavailable(exc):
+    # The revocation store (or the rate limits' Redis): refuse, never let through.
+    db.session.rollback()
+    current_app.logger.error("revocation store unavailable: %s", exc)
+    return error_response(503, "service_unavailable", "The revocation store is unavailable.")
 
 
 def token_error(error, message, status=401, www_error="invalid_token"):
@@ -162,3 +171,5 @@ def init_app(app):
     app.register_error_handler(CSRFError, csrf_failed)
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(InterfaceError, database_unavailable)
+    app.register_error_handler(StoreUnavailable, store_unavailable)
+    app.register_error_handler(RedisError, store_unavailable)

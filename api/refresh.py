@@ -2,7 +2,7 @@
 
 from flask_jwt_extended import get_current_user, get_jwt, get_jwt_request_location
 
-from api import tokens
+from api import limits, sessions, tokens
 from api.auth import token_required
 from api.cookies import cookie_session
 from api.json_http import AUTH_DOC, Blueprint
@@ -14,13 +14,16 @@ blp = Blueprint("refresh", __name__, url_prefix="/api/auth", description="Refres
 @blp.post("/refresh")
 @blp.doc(**AUTH_DOC)
 @blp.alt_response(200, schema=TokenPairSchema, success=True, description="Header mode")
+@limits.refresh_per_address
 @token_required(refresh=True)
 def refresh():
-    """Swap a refresh token for a new pair; cookie mode answers with new cookies."""
+    """Swap a refresh token for a new pair (rotation); cookie mode answers with new cookies."""
     user = get_current_user()
+    claims = get_jwt()
     in_cookies = get_jwt_request_location() == "cookies"
     # The session carries on; only a password login makes a fresh token.
-    pair = tokens.issue_pair(user, get_jwt()["sid"], fresh=False, cookies=in_cookies)
+    pair = tokens.issue_pair(user, claims["sid"], fresh=False, cookies=in_cookies)
+    sessions.rotate(claims, pair)
     if in_cookies:
         return CookieSessionSchema().dump(cookie_session(user, pair))
     return TokenPairSchema().dump(pair)

@@ -48,6 +48,29 @@ class UserSchema(Schema):
     created_at = UTCDateTime()
 
 
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    new_password = fields.String(required=True, validate=validate.Length(min=8, max=256))
+
+
+class SessionSchema(Schema):
+    id = fields.String()
+    created_at = UTCDateTime()
+    last_used_at = UTCDateTime(metadata={"description": "Login or last refresh"})
+    user_agent = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+    current = fields.Boolean(metadata={"description": "The session of the token presented"})
+
+
+class HealthSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"example": {"database": "ok", "revocation_store": "ok"}},
+    )
+
+
 class TokenPairSchema(Schema):
     access_token = fields.String()
     refresh_token = fields.String()

@@ -33,6 +33,9 @@ class TokenPair:
     expires_in: int
     refresh_expires_in: int
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    # For the session's bookkeeping (api/sessions.py); never sent.
+    refresh_jti: str = ""
+    refresh_exp: int = 0
     # The double-submit values, in cookie mode only.
     csrf_access_token: str | None = None
     csrf_refresh_token: str | None = None
@@ -57,22 +60,24 @@ def issue_pair(user, sid, fresh, cookies=False):
     value that unsafe requests must echo in X-CSRF-TOKEN.
     """
     seconds = lifetimes()
+    now = int(datetime.now(UTC).timestamp())
     csrf = (str(uuid.uuid4()), str(uuid.uuid4())) if cookies else (None, None)
-    access_claims = {"fresh": fresh, "roles": list(user.roles)}
+    access = {"fresh": fresh, "roles": list(user.roles)}
+    refresh = _claims(user, sid, "refresh", now, seconds["refresh"], {}, csrf[1])
     return TokenPair(
-        access_token=_mint(user, sid, "access", seconds["access"], access_claims, csrf[0]),
-        refresh_token=_mint(user, sid, "refresh", seconds["refresh"], {}, csrf[1]),
+        access_token=_sign(_claims(user, sid, "access", now, seconds["access"], access, csrf[0])),
+        refresh_token=_sign(refresh),
         expires_in=seconds["access"],
         refresh_expires_in=seconds["refresh"],
+        refresh_jti=refresh["jti"],
+        refresh_exp=refresh["exp"],
         csrf_access_token=csrf[0],
         csrf_refresh_token=csrf[1],
     )
 
 
-def _mint(user, sid, token_type, lifetime, extra_claims, csrf):
+def _claims(user, sid, token_type, now, lifetime, extra_claims, csrf):
     config = current_app.config
-    keys = current_app.extensions["signing_keys"]
-    now = int(datetime.now(UTC).timestamp())
     claims = {
         "iss": config["JWT_ISSUER"],
         "aud": config["JWT_AUDIENCE"],
@@ -87,7 +92,12 @@ def _mint(user, sid, token_type, lifetime, extra_claims, csrf):
     }
     if csrf:
         claims["csrf"] = csrf
-    headers = {"typ": TYP_BY_TYPE[token_type]}
+    return claims
+
+
+def _sign(claims):
+    keys = current_app.extensions["signing_keys"]
+    headers = {"typ": TYP_BY_TYPE[claims["type"]]}
     return pyjwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
 
 

@@ -109,3 +109,12 @@ def authenticate(username, password):
         user.password_hash = hasher.hash(password)
         db.session.commit()
     return user
+
+
+def change_password(user, current_password, new_password):
+    """Set a new password if `current_password` is right; False if not."""
+    if not passwords().verify(user.password_hash, current_password):
+        return False
+    user.password_hash = passwords().hash(new_password)
+    db.session.commit()
+    return True

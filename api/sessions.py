@@ -1,0 +1,181 @@
+"""Login sessions: one per password login (the tokens' `sid`), refresh-token
+rotation with reuse detection, and revocation.
+
+Every refresh replaces the session's current refresh token in one conditional
+UPDATE (compare-and-swap on the current `jti`), so of N concurrent refreshes
+with one token exactly one wins. A rotated-out token is remembered until it
+expires: presented again within the grace window it is "superseded" (a tab or
+a retry racing); after it, it is "reused" and the whole session is revoked,
+the newest tokens included, as Auth0's and SuperTokens' theft detection do.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, request
+from flask_smorest import abort
+from sqlalchemy import DateTime, ForeignKey, String, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.extensions import db
+from api.revocation import store
+from api.users import utcnow
+
+
+class LoginSession(db.Model):
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    refresh_jti: Mapped[str] = mapped_column(String(36))
+    # The current refresh token's expiry: the session ends with it.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RotatedRefreshToken(db.Model):
+    """A refresh token that a rotation replaced, kept until it expires."""
+
+    __tablename__ = "rotated_refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("login_sessions.id", ondelete="CASCADE"), index=True
+    )
+    rotated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def as_utc(value):
+    # SQLite hands timestamps back without their zone; they were stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def from_timestamp(seconds):
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def open_session(user, sid, pair):
+    now = utcnow()
+    db.session.add(
+        LoginSession(
+            id=sid,
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            user_agent=(request.user_agent.string or None) and request.user_agent.string[:256],
+            ip=request.remote_addr,
+            refresh_jti=pair.refresh_jti,
+            expires_at=from_timestamp(pair.refresh_exp),
+        )
+    )
+    db.session.commit()
+
+
+def rotate(claims, pair):
+    """Make `pair` the session's current tokens in place of the presented
+    refresh token (`claims`), or refuse with the contract's error."""
+    now = utcnow()
+    swapped = db.session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.id == claims["sid"],
+            LoginSession.refresh_jti == claims["jti"],
+            LoginSession.revoked_at.is_(None),
+        )
+        .values(
+            refresh_jti=pair.refresh_jti,
+            last_used_at=now,
+            expires_at=from_timestamp(pair.refresh_exp),
+        )
+    )
+    if swapped.rowcount == 1:
+        db.session.add(
+            RotatedRefreshToken(
+                jti=claims["jti"],
+                session_id=claims["sid"],
+                rotated_at=now,
+                expires_at=from_timestamp(claims["exp"]),
+            )
+        )
+        db.session.commit()
+        return
+    db.session.rollback()
+    _refuse_rotation(claims, now)
+
+
+def _refuse_rotation(claims, now):
+    session = db.session.get(LoginSession, claims["sid"])
+    rotated = db.session.get(RotatedRefreshToken, claims["jti"])
+    if session is None or session.revoked_at is not None or rotated is None:
+        abort_token(401, "token_revoked", "The token's session has ended.")
+    grace = timedelta(seconds=current_app.config["JWT_REFRESH_GRACE_SECONDS"])
+    if now - as_utc(rotated.rotated_at) <= grace:
+        abort_token(
+            401,
+            "refresh_token_superseded",
+            "This refresh token was just replaced; retry with the newer one.",
+        )
+    # Someone holds a refresh token that was already used: end the session.
+    revoke([session.id])
+    abort_token(401, "refresh_token_reused", "This refresh token was used before; log in again.")
+
+
+def abort_token(status, error, message):
+    abort(status, error=error, message=message, headers=token_challenge())
+
+
+def token_challenge():
+    return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+def revoke(session_ids):
+    """Revoke sessions at once on every worker and instance.
+
+    The store first: if it cannot be reached the caller gets a 503 and nothing
+    is half-done that would let access tokens through.
+    """
+    if not session_ids:
+        return
+    store().revoke(session_ids)
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    db.session.commit()
+
+
+def live_sessions(user_id):
+    return db.session.scalars(
+        select(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > utcnow(),
+        )
+        .order_by(LoginSession.last_used_at.desc())
+    ).all()
+
+
+def revoke_all(user_id, keep=None):
+    revoke([s.id for s in live_sessions(user_id) if s.id != keep])
+
+
+def revoke_one(user_id, session_id):
+    """Someone else's session, or one that has ended, is 404: as if it did not exist."""
+    if session_id not in {s.id for s in live_sessions(user_id)}:
+        abort(404, message="No such session.")
+    revoke([session_id])
+
+
+def prune():
+    """Forget rotated tokens that have expired; they can no longer be presented."""
+    result = db.session.execute(
+        delete(RotatedRefreshToken).where(RotatedRefreshToken.expires_at < utcnow())
+    )
+    db.session.commit()
+    return result.rowcount
