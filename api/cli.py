@@ -34,5 +34,17 @@ def generate(out, bits):
     click.echo(f"  JWT_ALGORITHM=RS256 JWT_PRIVATE_KEY_FILE={out} JWT_PUBLIC_KEY_FILE={out}.pub")
 
 
+sessions_cli = AppGroup("sessions", help="Manage login sessions.")
+
+
+@sessions_cli.command("prune")
+def prune():
+    """Forget rotated refresh tokens that have expired (run it daily)."""
+    from api import sessions
+
+    click.echo(f"Pruned {sessions.prune()} expired rotated refresh tokens.")
+
+
 def init_app(app: Flask):
     app.cli.add_command(keys_cli)
+    app.cli.add_command(sessions_cli)

@@ -116,25 +116,34 @@ def rsa_key_files(tmp_path_factory):
     return folder / "jwt_key", folder / "jwt_key.pub"
 
 
-def _postgres_answers():
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(port):
     try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
     except OSError:
         return False
     return True
 
 
+def require_service(name, port, env_var):
+    """Outside CI a machine without the service skips these tests, saying so;
+    in CI (.ci/run starts the services) they must run."""
+    if env_var in os.environ or _answers(port):
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not answering on 127.0.0.1:{port}")
+    pytest.skip(f"{name} is not answering on 127.0.0.1:{port} (set {env_var})")
+
+
 @pytest.fixture
 def postgres_url():
-    """A fresh database on the real PostgreSQL, dropped afterwards.
-
-    Outside CI a machine without PostgreSQL skips these tests, saying so; in
-    CI (.ci/run starts the server) they must run.
-    """
-    if "TEST_POSTGRES_URL" not in os.environ and not _postgres_answers():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not answering on 127.0.0.1:5432")
-        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 (set TEST_POSTGRES_URL)")
+    """A fresh database on the real PostgreSQL, dropped afterwards."""
+    require_service("PostgreSQL", 5432, "TEST_POSTGRES_URL")
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -143,3 +152,59 @@ def postgres_url():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def redis_settings():
+    """The real Redis, with a key prefix of this test's own, cleaned up after."""
+    import redis
+
+    require_service("Redis", 6379, "TEST_REDIS_URL")
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    yield {"REDIS_URL": url, "REDIS_KEY_PREFIX": prefix}
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+BACKENDS = ["sqlite", "postgres", "postgres+redis"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path):
+    """Config for each store: SQLite (a file, so threads share it), PostgreSQL,
+    and PostgreSQL with Redis as the revocation store."""
+    if request.param == "sqlite":
+        return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/app.db"}
+    settings = {"SQLALCHEMY_DATABASE_URI": request.getfixturevalue("postgres_url")}
+    if request.param == "postgres+redis":
+        settings.update(request.getfixturevalue("redis_settings"))
+    return settings
+
+
+@pytest.fixture
+def make_store_app(backend):
+    """Apps on `backend`, their schema built by the migrations."""
+    from flask_migrate import upgrade
+
+    built = []
+
+    def factory(**overrides):
+        app = create_app({"APP_CONFIG": "testing", **backend, **overrides})
+        with app.app_context():
+            upgrade()
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def store_app(make_store_app):
+    return make_store_app()

@@ -1,0 +1,32 @@
+from tests.conftest import assert_error, free_port
+
+
+def test_health_ok(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "checks": {"database": "ok", "revocation_store": "ok"},
+    }
+
+
+def test_health_ok_with_redis(make_app, redis_settings):
+    response = make_app(**redis_settings).test_client().get("/api/health")
+    assert response.json["checks"] == {"database": "ok", "revocation_store": "ok"}
+
+
+def test_health_reports_redis_down(make_app):
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    response = app.test_client().get("/api/health")
+    assert_error(response, 503, "service_unavailable")
+    assert response.json["checks"] == {"database": "ok", "revocation_store": "unavailable"}
+
+
+def test_health_reports_database_down(tmp_path):
+    from api import create_app
+
+    unreachable = f"sqlite:///{tmp_path}/missing/dir/app.db"
+    app = create_app({"APP_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": unreachable})
+    response = app.test_client().get("/api/health")
+    assert_error(response, 503, "service_unavailable")
+    assert response.json["checks"]["database"] == "unavailable"

@@ -1,0 +1,99 @@
+"""The revocation store: Redis entries, and refusal (503) when a store is down."""
+
+import pytest
+import redis
+
+from tests.conftest import AuthActions, assert_error, bearer, claims_of, free_port
+
+
+@pytest.fixture
+def redis_app(make_app, redis_settings):
+    return make_app(**redis_settings)
+
+
+def test_redis_entry_lives_as_long_as_an_access_token(redis_app, redis_settings):
+    client = redis_app.test_client()
+    pair = AuthActions(client).registered_pair()
+    client.post("/api/auth/logout", headers=bearer(pair["access_token"]))
+    sid = claims_of(pair["access_token"])["sid"]
+    server = redis.Redis.from_url(redis_settings["REDIS_URL"])
+    key = f"{redis_settings['REDIS_KEY_PREFIX']}revoked:{sid}"
+    assert server.exists(key) == 1
+    assert 60 < server.ttl(key) <= 65
+    server.close()
+
+
+def test_revocation_in_redis_is_seen_by_another_app(make_app, redis_settings, tmp_path):
+    """Two apps (as two instances) sharing one database and one Redis."""
+    database = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/shared.db"}
+    first = make_app(**redis_settings, **database)
+    second = make_app(**redis_settings, **database)
+    pair = AuthActions(first.test_client()).registered_pair()
+    second.test_client().post("/api/auth/logout", headers=bearer(pair["access_token"]))
+    response = first.test_client().get("/api/me", headers=bearer(pair["access_token"]))
+    assert_error(response, 401, "token_revoked")
+
+
+@pytest.fixture
+def redis_down(make_app, tmp_path):
+    """An app whose REDIS_URL points at a closed port, after a login made while
+    the store was not needed (rate limits off, login does not ask it)."""
+    return make_app(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/app.db",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/api/auth/token", "/api/auth/sessions"])
+def test_store_down_refuses_authenticated_requests(redis_down, path):
+    client = redis_down.test_client()
+    pair = AuthActions(client).registered_pair()
+    response = client.get(path, headers=bearer(pair["access_token"]))
+    assert_error(response, 503, "service_unavailable")
+
+
+def test_store_down_refuses_refresh_and_logout_leaves_nothing_half_done(redis_down):
+    from api.extensions import db
+    from api.sessions import LoginSession
+
+    client = redis_down.test_client()
+    pair = AuthActions(client).registered_pair()
+    assert_error(
+        client.post("/api/auth/refresh", headers=bearer(pair["refresh_token"])),
+        503,
+        "service_unavailable",
+    )
+    response = client.post("/api/auth/logout", headers=bearer(pair["access_token"]))
+    assert_error(response, 503, "service_unavailable")
+    with redis_down.app_context():
+        session = db.session.get(LoginSession, claims_of(pair["access_token"])["sid"])
+        assert session.revoked_at is None  # the caller was told it failed, and it did
+
+
+def test_store_down_with_rate_limits_in_redis_refuses_login(make_app, tmp_path):
+    app = make_app(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/app.db",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        RATELIMIT_ENABLED=True,
+    )
+    response = app.test_client().post(
+        "/api/auth/login", json={"username": "bob", "password": "whatever1"}
+    )
+    assert_error(response, 503, "service_unavailable")
+
+
+def test_database_down_refuses_authenticated_requests(make_app, tmp_path):
+    import os
+
+    path = tmp_path / "app.db"
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
+    client = app.test_client()
+    pair = AuthActions(client).registered_pair()
+    with app.app_context():
+        from api.extensions import db
+
+        db.engine.dispose()
+    os.remove(path)
+    os.mkdir(path)  # the file is now a directory: SQLite cannot open it
+    response = client.get("/api/me", headers=bearer(pair["access_token"]))
+    assert_error(response, 503, "service_unavailable")
