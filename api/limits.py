@@ -27,6 +27,8 @@ def refresh_limit():
     return current_app.config["RATELIMIT_REFRESH"]
 
 
+# One Limiter per process, bound by init_app. (Flask-Limiter keeps the first
+# app's key prefix; only the test suite, which builds many apps, notices.)
 limiter = Limiter(key_func=client_address)
 
 # Login, cookie login and register share one budget per address and one per

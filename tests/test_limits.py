@@ -1,9 +1,35 @@
 """Abuse limits: 429 rate_limited with Retry-After, per address and per username,
-counted in memory or in Redis."""
+counted in memory or in Redis.
+
+Counts in Redis outlive a test (a minute), so every test uses addresses and
+usernames of its own: a rerun within the minute starts from zero.
+"""
+
+import secrets
+import uuid
 
 import pytest
 
 from tests.conftest import PASSWORD, assert_error, bearer
+
+
+class Fresh:
+    """Addresses and usernames no other test (or earlier run) has used."""
+
+    def __init__(self):
+        self.net = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+        self.tag = uuid.uuid4().hex[:8]
+
+    def addr(self, host=1):
+        return f"{self.net}.{host}"
+
+    def name(self, base="bob"):
+        return f"{base}_{self.tag}"
+
+
+@pytest.fixture
+def fresh():
+    return Fresh()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -19,7 +45,7 @@ def limited_app(request, make_app, tmp_path):
     )
 
 
-def login(client, username="bob", password="wrong password", address="10.0.0.1"):
+def login(client, username, address, password="wrong password"):
     return client.post(
         "/api/auth/login",
         json={"username": username, "password": password},
@@ -27,36 +53,36 @@ def login(client, username="bob", password="wrong password", address="10.0.0.1")
     )
 
 
-def test_login_attempts_per_address(limited_app):
+def test_login_attempts_per_address(limited_app, fresh):
     client = limited_app.test_client()
-    for _ in range(3):
-        assert_error(login(client), 401, "invalid_credentials")
-    limited = login(client)
+    for i in range(3):
+        assert_error(login(client, fresh.name(f"u{i}"), fresh.addr()), 401, "invalid_credentials")
+    limited = login(client, fresh.name("u9"), fresh.addr())
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) > 0
     # Another address still gets through.
-    assert login(client, username="alice", address="10.0.0.2").status_code == 401
+    assert login(client, fresh.name("alice"), fresh.addr(2)).status_code == 401
 
 
-def test_login_attempts_per_username_across_addresses(limited_app):
+def test_login_attempts_per_username_across_addresses(limited_app, fresh):
     client = limited_app.test_client()
-    for i in range(3):
-        login(client, address=f"10.0.1.{i}")
-    assert_error(login(client, address="10.0.1.99"), 429, "rate_limited")
-    assert login(client, username="carol", address="10.0.1.98").status_code == 401
+    for host in range(3):
+        login(client, fresh.name(), fresh.addr(host))
+    assert_error(login(client, fresh.name(), fresh.addr(99)), 429, "rate_limited")
+    assert login(client, fresh.name("carol"), fresh.addr(98)).status_code == 401
 
 
-def test_username_budget_is_case_insensitive(limited_app):
+def test_username_budget_is_case_insensitive(limited_app, fresh):
     client = limited_app.test_client()
-    for i, name in enumerate(["bob", "BOB", "Bob"]):
-        login(client, username=name, address=f"10.0.2.{i}")
-    assert_error(login(client, username="bOb", address="10.0.2.99"), 429, "rate_limited")
+    for host, name in enumerate(["bob", "BOB", "Bob"]):
+        login(client, fresh.name(name), fresh.addr(host))
+    assert_error(login(client, fresh.name("bOb"), fresh.addr(99)), 429, "rate_limited")
 
 
-def test_login_cookie_login_and_register_share_a_budget(limited_app):
+def test_login_cookie_login_and_register_share_a_budget(limited_app, fresh):
     client = limited_app.test_client()
-    env = {"REMOTE_ADDR": "10.0.3.1"}
-    body = {"username": "dave", "password": PASSWORD}
+    env = {"REMOTE_ADDR": fresh.addr()}
+    body = {"username": fresh.name("dave"), "password": PASSWORD}
     assert client.post("/api/auth/register", json=body, environ_base=env).status_code == 201
     assert client.post("/api/auth/login", json=body, environ_base=env).status_code == 200
     assert client.post("/api/auth/cookie/login", json=body, environ_base=env).status_code == 200
@@ -64,10 +90,10 @@ def test_login_cookie_login_and_register_share_a_budget(limited_app):
     assert_error(limited, 429, "rate_limited")
 
 
-def test_refresh_is_limited_per_address(limited_app):
+def test_refresh_is_limited_per_address(limited_app, fresh):
     client = limited_app.test_client()
-    env = {"REMOTE_ADDR": "10.0.4.1"}
-    body = {"username": "erin", "password": PASSWORD}
+    env = {"REMOTE_ADDR": fresh.addr()}
+    body = {"username": fresh.name("erin"), "password": PASSWORD}
     client.post("/api/auth/register", json=body, environ_base=env)
     token = client.post("/api/auth/login", json=body, environ_base=env).json["refresh_token"]
     for _ in range(2):
@@ -78,7 +104,7 @@ def test_refresh_is_limited_per_address(limited_app):
     assert_error(limited, 429, "rate_limited")
 
 
-def test_limits_are_off_when_disabled(make_app):
+def test_limits_are_off_when_disabled(make_app, fresh):
     client = make_app(RATELIMIT_ENABLED=False, RATELIMIT_LOGIN="1 per minute").test_client()
     for _ in range(5):
-        assert login(client).status_code == 401
+        assert login(client, fresh.name(), fresh.addr()).status_code == 401
