@@ -22,7 +22,11 @@ def free_port():
 
 
 def server_env(instance, **overrides):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "APP_", "SECRET"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JWT_", "APP_", "SECRET", "REDIS_", "RATELIMIT_", "DATABASE_"))
+    }
     env.update(
         APP_CONFIG="production",
         SECRET_KEY=secrets.token_urlsafe(48),
