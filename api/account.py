@@ -78,10 +78,12 @@ def revoke_all_sessions():
 def change_password(data):
     """Change the password (fresh token only); every other session ends."""
     user = get_current_user()
-    if not users.change_password(user, data["current_password"], data["new_password"]):
+    if not users.check_password(user, data["current_password"]):
         abort(
             422,
             message="The request body is not valid.",
             messages={"json": {"current_password": ["Wrong password."]}},
         )
+    users.set_password(user, data["new_password"])
+    # One commit: the new password and the end of the other sessions land together.
     sessions.revoke_all(user.id, keep=get_jwt()["sid"])

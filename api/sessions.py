@@ -133,19 +133,19 @@ def token_challenge():
 
 
 def revoke(session_ids):
-    """Revoke sessions at once on every worker and instance.
+    """Revoke sessions at once on every worker and instance, and commit them
+    together with whatever else the request has pending (a new password).
 
     The store first: if it cannot be reached the caller gets a 503 and nothing
-    is half-done that would let access tokens through.
+    has changed.
     """
-    if not session_ids:
-        return
-    store().revoke(session_ids)
-    db.session.execute(
-        update(LoginSession)
-        .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    if session_ids:
+        store().revoke(session_ids)
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
     db.session.commit()
 
 

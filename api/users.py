@@ -111,10 +111,10 @@ def authenticate(username, password):
     return user
 
 
-def change_password(user, current_password, new_password):
-    """Set a new password if `current_password` is right; False if not."""
-    if not passwords().verify(user.password_hash, current_password):
-        return False
-    user.password_hash = passwords().hash(new_password)
-    db.session.commit()
-    return True
+def check_password(user, password):
+    return passwords().verify(user.password_hash, password)
+
+
+def set_password(user, password):
+    """Pending until the caller commits (with the sessions it ends)."""
+    user.password_hash = passwords().hash(password)

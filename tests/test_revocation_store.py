@@ -97,3 +97,28 @@ def test_database_down_refuses_authenticated_requests(make_app, tmp_path):
     os.mkdir(path)  # the file is now a directory: SQLite cannot open it
     response = client.get("/api/me", headers=bearer(pair["access_token"]))
     assert_error(response, 503, "service_unavailable")
+
+
+def test_password_change_with_store_failing_on_write_changes_nothing(make_app, tmp_path):
+    """Redis going away between the request's check and its write cannot be
+    timed for real: a store whose writes fail stands in for that moment."""
+    from api import users
+    from api.revocation import DatabaseStore, StoreUnavailable
+    from tests.conftest import PASSWORD
+
+    class WritesFail(DatabaseStore):
+        def revoke(self, session_ids):
+            raise StoreUnavailable("ConnectionError")
+
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/app.db")
+    client = app.test_client()
+    auth = AuthActions(client)
+    other = auth.registered_pair()
+    current = auth.login()
+    app.extensions["revocation_store"] = WritesFail()
+    body = {"current_password": PASSWORD, "new_password": "a new password"}
+    response = client.put("/api/me/password", json=body, headers=bearer(current["access_token"]))
+    assert_error(response, 503, "service_unavailable")
+    with app.app_context():
+        assert users.check_password(users.find_by_username("bob"), PASSWORD)
+    assert client.get("/api/me", headers=bearer(other["access_token"])).status_code == 200
