@@ -22,6 +22,10 @@ JWT_COOKIES = ("access_token_cookie", "refresh_token_cookie")
 def logout():
     """End this token's session; clears the cookies it came with."""
     sessions.revoke([get_jwt()["sid"]])
+    clear_cookies_if_sent()
+
+
+def clear_cookies_if_sent():
     if any(name in request.cookies for name in JWT_COOKIES):
         after_this_request(clear_cookies)
 
@@ -58,6 +62,8 @@ def list_sessions():
 def revoke_session(session_id):
     """Revoke one of the caller's sessions."""
     sessions.revoke_one(get_current_user().id, session_id)
+    if session_id == get_jwt()["sid"]:
+        clear_cookies_if_sent()
 
 
 @blp.delete("/auth/sessions")
@@ -67,6 +73,7 @@ def revoke_session(session_id):
 def revoke_all_sessions():
     """Revoke all of the caller's sessions, this one included."""
     sessions.revoke_all(get_current_user().id)
+    clear_cookies_if_sent()
 
 
 @blp.put("/me/password")

@@ -39,10 +39,11 @@ sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 
 @sessions_cli.command("prune")
 def prune():
-    """Forget rotated refresh tokens that have expired (run it daily)."""
+    """Forget ended sessions and expired rotated refresh tokens (run it daily)."""
     from api import sessions
 
-    click.echo(f"Pruned {sessions.prune()} expired rotated refresh tokens.")
+    tokens, ended = sessions.prune()
+    click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
 
 
 def init_app(app: Flask):

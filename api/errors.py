@@ -100,10 +100,17 @@ def database_unavailable(exc):
 
 
 def store_unavailable(exc):
-    # The revocation store (or the rate limits' Redis): refuse, never let through.
+    # Refuse, never let through.
     db.session.rollback()
     current_app.logger.error("revocation store unavailable: %s", exc)
     return error_response(503, "service_unavailable", "The revocation store is unavailable.")
+
+
+def limits_unavailable(exc):
+    # Flask-Limiter's Redis: without a count, no password guess gets through.
+    db.session.rollback()
+    current_app.logger.error("rate-limit store unavailable: %s", type(exc).__name__)
+    return error_response(503, "service_unavailable", "The rate-limit store is unavailable.")
 
 
 def token_error(error, message, status=401, www_error="invalid_token"):
@@ -172,4 +179,4 @@ def init_app(app):
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(InterfaceError, database_unavailable)
     app.register_error_handler(StoreUnavailable, store_unavailable)
-    app.register_error_handler(RedisError, store_unavailable)
+    app.register_error_handler(RedisError, limits_unavailable)

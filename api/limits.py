@@ -6,6 +6,9 @@ them; otherwise in each process's memory (a limit then applies per worker).
 
 from flask import current_app, g, request
 from flask_limiter import Limiter
+from limits import parse_many
+
+from config import ConfigError
 
 
 def client_address():
@@ -40,6 +43,14 @@ refresh_per_address = limiter.limit(refresh_limit, key_func=client_address)
 
 def init_app(app):
     config = app.config
+    # Flask-Limiter would only log a mistyped limit, and limit nothing.
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REFRESH"):
+        try:
+            parse_many(config[name])
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name}={config[name]!r} is not a limit like '10 per minute'"
+            ) from exc
     config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
     config.setdefault("RATELIMIT_KEY_PREFIX", config["REDIS_KEY_PREFIX"] + "limits")
     if config["RATELIMIT_STORAGE_URI"].startswith("redis"):

@@ -3,8 +3,9 @@ token's login session has been revoked.
 
 The database is the record (login_sessions.revoked_at) and serves by default.
 With REDIS_URL set, Redis answers instead: a revoked session id is kept there
-only as long as an access token can live, since refresh tokens are checked
-against the database when they are used (api/sessions.py).
+until the session would have ended (its refresh token's expiry), which bounds
+every token of the session, whatever instance minted it with whatever lifetime.
+Refresh tokens are also checked against the database when used (api/sessions.py).
 """
 
 from contextlib import contextmanager
@@ -15,8 +16,8 @@ from sqlalchemy import select, text
 
 from api.extensions import db, jwt
 
-# Access tokens must be refused until they expire; a little over covers clock steps.
-TTL_MARGIN_SECONDS = 5
+# Kept a little past the session's end, for instances whose clocks differ.
+EXPIRY_MARGIN_SECONDS = 300
 
 
 class StoreUnavailable(Exception):
@@ -26,7 +27,7 @@ class StoreUnavailable(Exception):
 class DatabaseStore:
     name = "database"
 
-    def revoke(self, session_ids):
+    def revoke(self, expiries):
         pass  # login_sessions.revoked_at, written by api/sessions.py, is the record
 
     def is_revoked(self, session_id):
@@ -44,18 +45,19 @@ class DatabaseStore:
 class RedisStore:
     name = "redis"
 
-    def __init__(self, url, prefix, ttl_seconds):
+    def __init__(self, url, prefix):
         self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.prefix = f"{prefix}revoked:"
-        self.ttl = ttl_seconds
 
-    def revoke(self, session_ids):
-        if not session_ids:
+    def revoke(self, expiries):
+        """`expiries`: session id -> when the session would have ended."""
+        if not expiries:
             return
         with unavailable_on_error():
             pipe = self.client.pipeline(transaction=False)
-            for session_id in session_ids:
-                pipe.set(self.prefix + session_id, 1, ex=self.ttl)
+            for session_id, ends in expiries.items():
+                until = int(ends.timestamp()) + EXPIRY_MARGIN_SECONDS
+                pipe.set(self.prefix + session_id, 1, exat=until)
             pipe.execute()
 
     def is_revoked(self, session_id):
@@ -82,9 +84,8 @@ def store():
 def init_app(app):
     config = app.config
     if config.get("REDIS_URL"):
-        ttl = int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()) + TTL_MARGIN_SECONDS
         app.extensions["revocation_store"] = RedisStore(
-            config["REDIS_URL"], config["REDIS_KEY_PREFIX"], ttl
+            config["REDIS_URL"], config["REDIS_KEY_PREFIX"]
         )
     else:
         app.extensions["revocation_store"] = DatabaseStore()

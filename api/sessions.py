@@ -67,7 +67,7 @@ def open_session(user, sid, pair):
             created_at=now,
             last_used_at=now,
             user_agent=(request.user_agent.string or None) and request.user_agent.string[:256],
-            ip=request.remote_addr,
+            ip=(request.remote_addr or "")[:45] or None,
             refresh_jti=pair.refresh_jti,
             expires_at=from_timestamp(pair.refresh_exp),
         )
@@ -140,7 +140,10 @@ def revoke(session_ids):
     has changed.
     """
     if session_ids:
-        store().revoke(session_ids)
+        ends = db.session.execute(
+            select(LoginSession.id, LoginSession.expires_at).where(LoginSession.id.in_(session_ids))
+        )
+        store().revoke({row.id: as_utc(row.expires_at) for row in ends})
         db.session.execute(
             update(LoginSession)
             .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
@@ -173,9 +176,15 @@ def revoke_one(user_id, session_id):
 
 
 def prune():
-    """Forget rotated tokens that have expired; they can no longer be presented."""
-    result = db.session.execute(
-        delete(RotatedRefreshToken).where(RotatedRefreshToken.expires_at < utcnow())
-    )
+    """Forget what has ended: rotated tokens and sessions past their expiry,
+    whose tokens can no longer be presented. Returns (tokens, sessions)."""
+    now = utcnow()
+    ended = select(LoginSession.id).where(LoginSession.expires_at < now)
+    tokens = db.session.execute(
+        delete(RotatedRefreshToken).where(
+            (RotatedRefreshToken.expires_at < now) | RotatedRefreshToken.session_id.in_(ended)
+        )
+    ).rowcount
+    sessions = db.session.execute(delete(LoginSession).where(LoginSession.expires_at < now))
     db.session.commit()
-    return result.rowcount
+    return tokens, sessions.rowcount

@@ -90,6 +90,41 @@ def test_login_cookie_login_and_register_share_a_budget(limited_app, fresh):
     assert_error(limited, 429, "rate_limited")
 
 
+def test_one_username_budget_across_routes_and_addresses(limited_app, fresh):
+    client = limited_app.test_client()
+    body = {"username": fresh.name("frank"), "password": PASSWORD}
+    for host, path in enumerate(
+        ["/api/auth/register", "/api/auth/login", "/api/auth/cookie/login"]
+    ):
+        response = client.post(path, json=body, environ_base={"REMOTE_ADDR": fresh.addr(host)})
+        assert response.status_code in (200, 201)
+    for path in ("/api/auth/login", "/api/auth/cookie/login", "/api/auth/register"):
+        limited = client.post(path, json=body, environ_base={"REMOTE_ADDR": fresh.addr(50)})
+        assert_error(limited, 429, "rate_limited")
+
+
+def test_password_change_counts_against_the_address(limited_app, fresh):
+    client = limited_app.test_client()
+    env = {"REMOTE_ADDR": fresh.addr()}
+    body = {"username": fresh.name("gina"), "password": PASSWORD}
+    client.post("/api/auth/register", json=body, environ_base=env)
+    token = client.post("/api/auth/login", json=body, environ_base=env).json["access_token"]
+    change = {"current_password": "wrong guess", "new_password": "a new password"}
+
+    def attempt():
+        return client.put("/api/me/password", json=change, headers=bearer(token), environ_base=env)
+
+    assert_error(attempt(), 422, "validation_error")  # the budget's third try
+    assert_error(attempt(), 429, "rate_limited")
+
+
+def test_mistyped_limit_stops_the_start(make_app):
+    from config import ConfigError
+
+    with pytest.raises(ConfigError, match="RATELIMIT_LOGIN='3 per minuet' is not a limit"):
+        make_app(RATELIMIT_LOGIN="3 per minuet")
+
+
 def test_refresh_is_limited_per_address(limited_app, fresh):
     client = limited_app.test_client()
     env = {"REMOTE_ADDR": fresh.addr()}

@@ -129,6 +129,44 @@ def test_logout_with_cookies_needs_csrf_and_clears_them(auth, client):
     assert_error(client.get("/api/me"), 401, "missing_token")
 
 
+@pytest.mark.parametrize("how", ["one", "all"])
+def test_revoking_the_current_session_by_cookie_clears_the_cookies(auth, client, how):
+    auth.register()
+    session = auth.cookie_login()
+    sid = claims_of(client.get_cookie("access_token_cookie").value)["sid"]
+    path = f"/api/auth/sessions/{sid}" if how == "one" else "/api/auth/sessions"
+    response = client.delete(path, headers={"X-CSRF-TOKEN": session["csrf_access_token"]})
+    assert response.status_code == 204
+    assert client.get_cookie("access_token_cookie") is None
+    assert client.get_cookie("refresh_token_cookie", path="/api/auth") is None
+
+
+def test_revoking_another_session_keeps_the_cookies(auth, client):
+    auth.register()
+    other = auth.login()
+    session = auth.cookie_login()
+    sid = claims_of(other["access_token"])["sid"]
+    response = client.delete(
+        f"/api/auth/sessions/{sid}", headers={"X-CSRF-TOKEN": session["csrf_access_token"]}
+    )
+    assert response.status_code == 204
+    assert not response.headers.getlist("Set-Cookie")
+    assert client.get("/api/me").status_code == 200
+
+
+def test_long_client_addresses_are_kept_short(auth, client):
+    auth.register()
+    address = "fe80::1234:5678:9abc:def0%" + "x" * 40
+    response = client.post(
+        "/api/auth/login",
+        json={"username": "bob", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": address},
+    )
+    assert response.status_code == 200
+    (listed,) = sessions_of(client, response.json["access_token"])
+    assert listed["ip"] == address[:45]
+
+
 def test_rotation_replaces_the_refresh_token(auth, client):
     pair = auth.registered_pair()
     new = refresh(client, pair["refresh_token"])
@@ -270,13 +308,16 @@ def test_ended_sessions_are_not_listed(auth, client):
 
 def test_prune_forgets_expired_rotated_tokens(store_app, auth, client):
     from api.extensions import db
-    from api.sessions import RotatedRefreshToken
+    from api.sessions import LoginSession, RotatedRefreshToken
 
     pair = auth.registered_pair()
     refresh(client, pair["refresh_token"])
     runner = store_app.test_cli_runner()
-    assert "0 expired" in runner.invoke(args=["sessions", "prune"]).output
+    output = runner.invoke(args=["sessions", "prune"]).output
+    assert "Pruned 0 expired rotated refresh tokens and 0 ended sessions" in output
     with time_machine.travel(datetime.now(UTC) + timedelta(days=15), tick=False):
-        assert "1 expired" in runner.invoke(args=["sessions", "prune"]).output
+        output = runner.invoke(args=["sessions", "prune"]).output
+    assert "Pruned 1 expired rotated refresh tokens and 1 ended sessions" in output
     with store_app.app_context():
         assert db.session.query(RotatedRefreshToken).count() == 0
+        assert db.session.query(LoginSession).count() == 0
