@@ -19,6 +19,7 @@ class ConfigError(SystemExit):
 
     def __init__(self, message):
         super().__init__(f"error: {message}")
+        self.message = message
 
 
 def env_str(name, default=None):
@@ -70,6 +71,8 @@ class Config:
     JWT_SECRET_KEY = env_str("JWT_SECRET_KEY")
     JWT_PRIVATE_KEY_FILE = env_str("JWT_PRIVATE_KEY_FILE")
     JWT_PUBLIC_KEY_FILE = env_str("JWT_PUBLIC_KEY_FILE")
+    # A directory of keys that `flask keys rotate` adds to (api/keyring.py).
+    JWT_KEY_DIR = env_str("JWT_KEY_DIR")
     # Development only: with no key configured, one is generated once into the
     # instance folder and shared by every worker.
     JWT_GENERATE_DEV_KEY = False
@@ -129,6 +132,7 @@ class TestingConfig(Config):
     JWT_SECRET_KEY = "testing-jwt-secret-that-is-long-enough-0123456789"  # noqa: S105
     JWT_PRIVATE_KEY_FILE = None
     JWT_PUBLIC_KEY_FILE = None
+    JWT_KEY_DIR = None
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=60)
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=14)
     JWT_ISSUER = "flask-jwt-api"

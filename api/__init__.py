@@ -38,9 +38,9 @@ def load_config(app, config):
 def register_extensions(app):
     from api import cookies, json_http, limits, revocation, tokens, users
     from api.extensions import api, db, jwt, migrate
-    from api.keys import load_signing_keys
+    from api.keyring import load_keyring
 
-    app.extensions["signing_keys"] = load_signing_keys(app.config, app.instance_path)
+    app.extensions["keyring"] = load_keyring(app.config, app.instance_path)
     cookies.check_cookie_config(app.config)
     init_database(app, db)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)

@@ -1,20 +1,27 @@
-"""Signing keys: loaded and checked once at start-up, then handed to PyJWT as
-key objects (a PEM string would be parsed again on every token)."""
+"""Key material: secrets and key files loaded and checked once, then handed to
+PyJWT as key objects (a PEM string would be parsed again on every token).
+api/keyring.py decides which key signs and which keys verify.
+"""
 
+import base64
+import hashlib
+import json
 import os
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import get_default_algorithms
 
 from config import ConfigError
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256")
+EC_CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1}
+ASYMMETRIC_ALGORITHMS = RSA_ALGORITHMS + tuple(EC_CURVES) + ("EdDSA",)
 MIN_SECRET_BYTES = 32
 # RFC 7518 §3.2: an HMAC key at least as long as the hash output.
 MIN_HMAC_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -39,28 +46,6 @@ class KeyConfigError(ConfigError):
     """A signing key or secret is missing, weak or unreadable (one-line message)."""
 
 
-@dataclass(frozen=True)
-class SigningKeys:
-    algorithm: str
-    signing_key: object
-    verification_key: object
-
-
-def load_signing_keys(config, instance_path):
-    if _is_production(config):
-        # Flask's own secret: nothing may be signed with a guessable one.
-        check_secret("SECRET_KEY", config.get("SECRET_KEY"), production=True)
-    algorithm = config["JWT_ALGORITHM"]
-    if algorithm in HMAC_ALGORITHMS:
-        secret = _hmac_secret(config, instance_path)
-        return SigningKeys(algorithm, secret, secret)
-    if algorithm in RSA_ALGORITHMS:
-        private_key, public_key = _rsa_key_pair(config, instance_path)
-        return SigningKeys(algorithm, private_key, public_key)
-    supported = ", ".join(HMAC_ALGORITHMS + RSA_ALGORITHMS)
-    raise KeyConfigError(f"JWT_ALGORITHM={algorithm!r} is not supported; use one of {supported}")
-
-
 def check_secret(name, value, production, min_bytes=MIN_SECRET_BYTES):
     """Refuse a secret that is missing, short, or (in production) a placeholder."""
     if not value:
@@ -72,7 +57,7 @@ def check_secret(name, value, production, min_bytes=MIN_SECRET_BYTES):
         raise KeyConfigError(f"{name} looks like a placeholder, not random: {_SECRET_HINT}")
 
 
-def _hmac_secret(config, instance_path):
+def hmac_secret(config, instance_path):
     # flask-jwt-extended's rule: JWT_SECRET_KEY, else SECRET_KEY.
     name = "JWT_SECRET_KEY" if config.get("JWT_SECRET_KEY") else "SECRET_KEY"
     secret = config.get(name)
@@ -85,30 +70,8 @@ def _hmac_secret(config, instance_path):
     elif name == "SECRET_KEY":
         name = "SECRET_KEY (used as JWT_SECRET_KEY, which is not set)"
     min_bytes = MIN_HMAC_BYTES[config["JWT_ALGORITHM"]]
-    check_secret(name, secret, _is_production(config), min_bytes)
+    check_secret(name, secret, is_production(config), min_bytes)
     return secret.encode()
-
-
-def _rsa_key_pair(config, instance_path):
-    private_file = config.get("JWT_PRIVATE_KEY_FILE")
-    public_file = config.get("JWT_PUBLIC_KEY_FILE")
-    if not private_file and config.get("JWT_GENERATE_DEV_KEY"):
-        folder = ensure_dev_material(instance_path, "rsa", generate_rsa_files)
-        for name in ("jwt_key", "jwt_key.pub"):
-            _read_dev_file(folder, name)
-        private_file = os.path.join(folder, "jwt_key")
-        public_file = os.path.join(folder, "jwt_key.pub")
-    if not private_file:
-        raise KeyConfigError(
-            f"JWT_ALGORITHM={config['JWT_ALGORITHM']} needs JWT_PRIVATE_KEY_FILE "
-            "(make a pair with `flask keys generate` or `ssh-keygen -t rsa -b 3072 -f jwt_key`)"
-        )
-    private_key = load_private_key(_read_setting("JWT_PRIVATE_KEY_FILE", private_file))
-    public_key = private_key.public_key()
-    if public_file:
-        public_key = load_public_key(_read_setting("JWT_PUBLIC_KEY_FILE", public_file))
-    _check_rsa_pair(private_key, public_key)
-    return private_key, public_key
 
 
 def load_private_key(data):
@@ -117,9 +80,7 @@ def load_private_key(data):
             return serialization.load_ssh_private_key(data, password=None)
         return serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyConfigError(
-            "JWT_PRIVATE_KEY_FILE is not an unencrypted PEM or OpenSSH private key"
-        ) from exc
+        raise KeyConfigError("is not an unencrypted PEM or OpenSSH private key") from exc
 
 
 def load_public_key(data):
@@ -131,16 +92,47 @@ def load_public_key(data):
         raise KeyConfigError("JWT_PUBLIC_KEY_FILE is not a PEM or OpenSSH public key") from exc
 
 
-def _check_rsa_pair(private_key, public_key):
-    if not isinstance(private_key, rsa.RSAPrivateKey):
-        raise KeyConfigError("JWT_PRIVATE_KEY_FILE is not an RSA key, as RS*/PS* algorithms need")
-    if private_key.key_size < MIN_RSA_BITS:
-        raise KeyConfigError(
-            f"JWT_PRIVATE_KEY_FILE is a {private_key.key_size}-bit RSA key; "
-            f"at least {MIN_RSA_BITS} bits are needed"
-        )
+def key_algorithm(private_key, preferred):
+    """The algorithm a key signs with: its type decides, and for RSA the
+    configured RS*/PS* (RS256 when another family is configured)."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        if private_key.key_size < MIN_RSA_BITS:
+            raise KeyConfigError(
+                f"a {private_key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are needed"
+            )
+        return preferred if preferred in RSA_ALGORITHMS else "RS256"
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        for algorithm, curve in EC_CURVES.items():
+            if isinstance(private_key.curve, curve):
+                return algorithm
+        curve = private_key.curve.name
+        raise KeyConfigError(f"an EC key on {curve}; ES256 needs P-256, ES384 P-384")
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return "EdDSA"
+    raise KeyConfigError(f"a {type(private_key).__name__}, which no supported algorithm uses")
+
+
+def check_pair(private_key, public_key):
     if _public_der(private_key.public_key()) != _public_der(public_key):
         raise KeyConfigError("JWT_PUBLIC_KEY_FILE does not match JWT_PRIVATE_KEY_FILE")
+
+
+def public_jwk(public_key, algorithm):
+    """The public key as a JWK (RFC 7517), with its kid and pinned alg."""
+    jwk = get_default_algorithms()[algorithm].to_jwk(public_key, as_dict=True)
+    return {**jwk, "kid": thumbprint(jwk), "alg": algorithm, "use": "sig"}
+
+
+def thumbprint(jwk):
+    """RFC 7638: SHA-256 of the required members, sorted, without whitespace."""
+    required = {
+        "RSA": ("e", "kty", "n"),
+        "EC": ("crv", "kty", "x", "y"),
+        "OKP": ("crv", "kty", "x"),
+    }
+    members = {name: jwk[name] for name in required[jwk["kty"]]}
+    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 def _public_der(public_key):
@@ -149,17 +141,35 @@ def _public_der(public_key):
     )
 
 
-def generate_rsa_files(bits=3072):
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    private_pem = private_key.private_bytes(
+def generate_private_key(algorithm, rsa_bits=3072):
+    if algorithm in RSA_ALGORITHMS:
+        return rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+    if algorithm in EC_CURVES:
+        return ec.generate_private_key(EC_CURVES[algorithm]())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise KeyConfigError(f"{algorithm} does not use a key pair")
+
+
+def private_pem(private_key):
+    return private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def generate_key_files(algorithm="RS256", rsa_bits=3072):
+    """A new pair as PEM files: {"jwt_key": private, "jwt_key.pub": public}."""
+    private_key = generate_private_key(algorithm, rsa_bits)
     public_pem = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return {"jwt_key": private_pem, "jwt_key.pub": public_pem}
+    return {"jwt_key": private_pem(private_key), "jwt_key.pub": public_pem}
+
+
+def generate_rsa_files(bits=3072):
+    return generate_key_files("RS256", bits)
 
 
 def write_private_files(folder, files):
@@ -213,12 +223,12 @@ def _read_dev_file(folder, name):
         ) from exc
 
 
-def _read_setting(name, path):
+def read_setting(name, path):
     try:
         return _read(path)
     except OSError as exc:
         raise KeyConfigError(f"{name}={path} cannot be read: {exc.strerror}") from exc
 
 
-def _is_production(config):
+def is_production(config):
     return config.get("ENV_NAME") == "production"

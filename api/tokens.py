@@ -96,9 +96,11 @@ def _claims(user, sid, token_type, now, lifetime, extra_claims, csrf):
 
 
 def _sign(claims):
-    keys = current_app.extensions["signing_keys"]
+    key = current_app.extensions["keyring"].signer()
     headers = {"typ": TYP_BY_TYPE[claims["type"]]}
-    return pyjwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
+    if key.kid:
+        headers["kid"] = key.kid
+    return pyjwt.encode(claims, key.signing_key, algorithm=key.algorithm, headers=headers)
 
 
 def check_token_shape(header, claims):
@@ -107,9 +109,6 @@ def check_token_shape(header, claims):
     Runs on the unverified token before its signature is checked; every check
     only refuses, so a token that passes is then verified as usual.
     """
-    keys = current_app.extensions["signing_keys"]
-    if header.get("alg") != keys.algorithm:
-        raise JWTDecodeError("algorithm not allowed")
     if any(name in header for name in FORBIDDEN_HEADERS):
         raise JWTDecodeError("key-location headers are not accepted")
     missing = [name for name in REQUIRED_CLAIMS if name not in claims]
@@ -129,10 +128,11 @@ def _is_int(value):
 
 
 def init_app(app):
+    # The key is chosen by kid and pinned to its one algorithm (api/keyring.py).
     @jwt.decode_key_loader
     def verification_key(header, claims):
         check_token_shape(header, claims)
-        return current_app.extensions["signing_keys"].verification_key
+        return current_app.extensions["keyring"].verifier(header).verification_key
 
     # Every token names a live user: a deleted or disabled one is refused.
     @jwt.user_lookup_loader
@@ -140,6 +140,6 @@ def init_app(app):
         return users.active_user(claims["sub"])
 
     config = app.config
-    config["JWT_DECODE_ALGORITHMS"] = [config["JWT_ALGORITHM"]]
+    config["JWT_DECODE_ALGORITHMS"] = app.extensions["keyring"].decode_algorithms
     config["JWT_DECODE_ISSUER"] = config["JWT_ISSUER"]
     config["JWT_DECODE_AUDIENCE"] = config["JWT_AUDIENCE"]

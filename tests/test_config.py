@@ -36,7 +36,7 @@ def strong():
         ({"SECRET_KEY": "changeme-" * 5}, "SECRET_KEY looks like a placeholder"),
         ({"SECRET_KEY": "a" * 40}, "SECRET_KEY looks like a placeholder"),
         ({"JWT_SECRET_KEY": "your-secret-key-goes-here-0123456789abcdef"}, "placeholder"),
-        ({"JWT_ALGORITHM": "RS256"}, "needs JWT_PRIVATE_KEY_FILE"),
+        ({"JWT_ALGORITHM": "RS256"}, "needs JWT_KEY_DIR or JWT_PRIVATE_KEY_FILE"),
         ({"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY_FILE": "/nope"}, "cannot be read"),
         ({"JWT_COOKIE_SAMESITE": "None", "JWT_COOKIE_SECURE": "false"}, "needs JWT_COOKIE_SECURE"),
         ({"JWT_COOKIE_SAMESITE": "Sometimes"}, "JWT_COOKIE_SAMESITE must be one of"),

@@ -41,7 +41,9 @@ def rs256(make_app, private_file, public_file=None):
 
 def test_rs256_with_ssh_keygen_pair(make_app, ssh_keygen_pair):
     pair = login_and_call_me(rs256(make_app, *ssh_keygen_pair))
-    assert header_of(pair["access_token"]) == {"alg": "RS256", "typ": "at+jwt"}
+    header = header_of(pair["access_token"])
+    assert {k: header[k] for k in ("alg", "typ")} == {"alg": "RS256", "typ": "at+jwt"}
+    assert len(header["kid"]) == 43  # a base64url SHA-256 thumbprint
 
 
 def test_rs256_with_pem_pair(make_app, rsa_key_files):
@@ -90,7 +92,7 @@ def start(**overrides):
         ({"JWT_ALGORITHM": "HS512", "JWT_SECRET_KEY": "k" * 63}, "shorter than 64 bytes"),
         ({"JWT_SECRET_KEY": None, "SECRET_KEY": None}, "JWT_SECRET_KEY is not set"),
         ({"JWT_ALGORITHM": "none"}, "not supported"),
-        ({"JWT_ALGORITHM": "RS256"}, "needs JWT_PRIVATE_KEY_FILE"),
+        ({"JWT_ALGORITHM": "RS256"}, "needs JWT_KEY_DIR or JWT_PRIVATE_KEY_FILE"),
         ({"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY_FILE": "/no/such/key"}, "cannot be read"),
     ],
 )
@@ -126,7 +128,9 @@ def test_non_rsa_key_for_rs256_is_refused(tmp_path):
     subprocess.run(
         ["ssh-keygen", "-t", "ed25519", "-f", str(tmp_path / "k"), "-N", "", "-q"], check=True
     )
-    with pytest.raises(KeyConfigError, match="not an RSA key"):
+    with pytest.raises(
+        KeyConfigError, match="JWT_ALGORITHM=RS256 but the signing key is for EdDSA"
+    ):
         start(JWT_ALGORITHM="RS256", JWT_PRIVATE_KEY_FILE=str(tmp_path / "k"))
 
 
@@ -180,7 +184,8 @@ def test_development_key_is_generated_once_and_shared(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("algorithm", "files"), [("HS256", {"secret"}), ("RS256", {"jwt_key", "jwt_key.pub"})]
+    ("algorithm", "files"),
+    [("HS256", {"secret"}), ("RS256", {"jwt_key"}), ("ES256", {"jwt_key"}), ("EdDSA", {"jwt_key"})],
 )
 def test_development_config_makes_a_key_in_the_instance_folder(
     tmp_path, monkeypatch, algorithm, files
@@ -195,15 +200,15 @@ def test_development_config_makes_a_key_in_the_instance_folder(
         "JWT_PUBLIC_KEY_FILE": None,
         "SQLALCHEMY_DATABASE_URI": "sqlite://",
     }
-    keys = create_app(overrides).extensions["signing_keys"]
-    again = create_app(overrides).extensions["signing_keys"]
-    kind = "hmac" if algorithm == "HS256" else "rsa"
+    key = create_app(overrides).extensions["keyring"].signer()
+    again = create_app(overrides).extensions["keyring"].signer()
+    kind = "hmac" if algorithm == "HS256" else algorithm.lower()
     assert {p.name for p in (tmp_path / "dev-keys" / kind).iterdir()} == files
-    assert keys.algorithm == algorithm
+    assert key.algorithm == algorithm
     if algorithm == "HS256":
-        assert keys.signing_key == again.signing_key and len(keys.signing_key) >= 32
+        assert key.signing_key == again.signing_key and len(key.signing_key) >= 32
     else:
-        assert keys.verification_key.public_numbers() == again.verification_key.public_numbers()
+        assert key.kid == again.kid
 
 
 def test_testing_and_production_never_generate_keys(monkeypatch, tmp_path):
