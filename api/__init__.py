@@ -64,10 +64,10 @@ def init_database(app, db):
 
 
 def register_blueprints(app):
-    from api import account, health, login, refresh, resources
+    from api import account, health, jwks, login, refresh, resources
     from api.extensions import api
 
-    for module in (login, refresh, resources, account, health):
+    for module in (login, refresh, resources, account, health, jwks):
         api.register_blueprint(module.blp)
 
 

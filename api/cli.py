@@ -1,12 +1,19 @@
-"""`flask keys …`: signing key management."""
+"""`flask keys …` (signing keys) and `flask sessions …`."""
 
 import os
+import time
 
 import click
-from flask import Flask
+from flask import current_app
 from flask.cli import AppGroup
 
-from api.keys import MIN_RSA_BITS, generate_rsa_files, write_private_files
+from api.keyring import add_key, read_key_dir, retired
+from api.keys import (
+    ASYMMETRIC_ALGORITHMS,
+    MIN_RSA_BITS,
+    generate_key_files,
+    write_private_files,
+)
 
 keys_cli = AppGroup("keys", help="Manage JWT signing keys.")
 
@@ -18,20 +25,78 @@ keys_cli = AppGroup("keys", help="Manage JWT signing keys.")
     show_default=True,
     help="Private key path; the public key goes beside it with .pub added.",
 )
+@click.option(
+    "--algorithm",
+    type=click.Choice(ASYMMETRIC_ALGORITHMS),
+    default="RS256",
+    show_default=True,
+)
 @click.option("--bits", default=3072, show_default=True, help="RSA key size.")
-def generate(out, bits):
-    """Write a new RSA key pair (PEM) for RS256."""
+def generate(out, algorithm, bits):
+    """Write a new key pair (PEM) for JWT_PRIVATE_KEY_FILE / JWT_PUBLIC_KEY_FILE."""
     if bits < MIN_RSA_BITS:
         raise click.BadParameter(f"at least {MIN_RSA_BITS} bits", param_hint="--bits")
     folder, name = os.path.split(os.path.abspath(out))
-    files = generate_rsa_files(bits)
+    files = generate_key_files(algorithm, bits)
     files = {name: files["jwt_key"], name + ".pub": files["jwt_key.pub"]}
     try:
         write_private_files(folder, files)
     except FileExistsError as exc:
         raise click.ClickException(f"{exc.filename} exists; refusing to overwrite a key") from exc
     click.echo(f"Wrote {out} and {out}.pub. To use them:")
-    click.echo(f"  JWT_ALGORITHM=RS256 JWT_PRIVATE_KEY_FILE={out} JWT_PUBLIC_KEY_FILE={out}.pub")
+    click.echo(
+        f"  JWT_ALGORITHM={algorithm} JWT_PRIVATE_KEY_FILE={out} JWT_PUBLIC_KEY_FILE={out}.pub"
+    )
+
+
+def key_dir():
+    path = current_app.extensions["keyring"].path
+    if path is None:
+        raise click.ClickException(
+            "rotation needs a key directory: set JWT_KEY_DIR (with an RS/PS/ES/EdDSA algorithm)"
+        )
+    return path
+
+
+@keys_cli.command("rotate")
+@click.option(
+    "--algorithm",
+    type=click.Choice(ASYMMETRIC_ALGORITHMS),
+    help="Algorithm of the new key (default: JWT_ALGORITHM).",
+)
+def rotate(algorithm):
+    """Add a new signing key; older keys keep verifying until their tokens expire."""
+    path = key_dir()
+    kid = add_key(path, algorithm or current_app.config["JWT_ALGORITHM"])
+    click.echo(f"New signing key {kid} in {path}; running servers start signing with it now.")
+
+
+@keys_cli.command("list")
+def list_keys():
+    """The keys in the key directory: which signs, which verify, which are retired."""
+    path = key_dir()
+    keys = read_key_dir(path, current_app.config["JWT_ALGORITHM"])
+    retire_after = current_app.extensions["keyring"].retire_after
+    for position, key in enumerate(keys):
+        state = "signing" if position == 0 else "verifying"
+        if retired(key, keys, retire_after):
+            state = "retired"
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created))
+        click.echo(f"{key.kid}  {key.algorithm:6}  {created}  {state}")
+
+
+@keys_cli.command("prune")
+def prune_keys():
+    """Delete retired keys: every token they signed has expired."""
+    path = key_dir()
+    keys = read_key_dir(path, current_app.config["JWT_ALGORITHM"])
+    retire_after = current_app.extensions["keyring"].retire_after
+    gone = [key for key in keys if retired(key, keys, retire_after)]
+    for key in gone:
+        for file in (key.file, f"{key.file}.pub"):
+            if os.path.exists(file):
+                os.remove(file)
+    click.echo(f"Pruned {len(gone)} retired keys from {path}.")
 
 
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
@@ -46,6 +111,6 @@ def prune():
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
 
 
-def init_app(app: Flask):
+def init_app(app):
     app.cli.add_command(keys_cli)
     app.cli.add_command(sessions_cli)

@@ -92,8 +92,9 @@ def _read_within_limit():
 
 def no_store(response):
     # RFC 6749 §5.1: token-bearing and personal answers must not be cached.
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Pragma", "no-cache")
+    if "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
     return response
 
 

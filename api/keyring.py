@@ -55,6 +55,7 @@ class Key:
     signing_key: object
     verification_key: object
     created: float = 0.0
+    file: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def load_key_file(private_file, public_file=None, preferred=None, setting=None):
         raise KeyConfigError(f"{label} is {exc.message}") from exc
     kid = public_jwk(public_key, algorithm)["kid"]
     created = os.stat(private_file).st_mtime
-    return Key(kid, algorithm, private_key, public_key, created)
+    return Key(kid, algorithm, private_key, public_key, created, private_file)
 
 
 def load_keyring(config, instance_path):

@@ -103,6 +103,22 @@ class TokenClaimsSchema(Schema):
     csrf = fields.String(metadata={"description": "Present in cookie mode"})
 
 
+class JWKSchema(Schema):
+    kty = fields.String(metadata={"example": "EC"})
+    kid = fields.String(metadata={"description": "RFC 7638 thumbprint"})
+    alg = fields.String(metadata={"example": "ES256"})
+    use = fields.String(metadata={"example": "sig"})
+    n = fields.String()
+    e = fields.String()
+    crv = fields.String()
+    x = fields.String()
+    y = fields.String()
+
+
+class JWKSetSchema(Schema):
+    keys = fields.List(fields.Nested(JWKSchema))
+
+
 class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={"example": "token_expired"})
     message = fields.String(required=True)
