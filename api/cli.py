@@ -58,6 +58,14 @@ def key_dir():
     return path
 
 
+def dir_keys():
+    """The key directory, its keys (newest first), and a test for retirement."""
+    path = key_dir()
+    keys = read_key_dir(path, current_app.config["JWT_ALGORITHM"])
+    retire_after = current_app.extensions["keyring"].retire_after
+    return path, keys, lambda key: retired(key, keys, retire_after)
+
+
 @keys_cli.command("rotate")
 @click.option(
     "--algorithm",
@@ -74,12 +82,10 @@ def rotate(algorithm):
 @keys_cli.command("list")
 def list_keys():
     """The keys in the key directory: which signs, which verify, which are retired."""
-    path = key_dir()
-    keys = read_key_dir(path, current_app.config["JWT_ALGORITHM"])
-    retire_after = current_app.extensions["keyring"].retire_after
+    _, keys, is_retired = dir_keys()
     for position, key in enumerate(keys):
         state = "signing" if position == 0 else "verifying"
-        if retired(key, keys, retire_after):
+        if is_retired(key):
             state = "retired"
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created))
         click.echo(f"{key.kid}  {key.algorithm:6}  {created}  {state}")
@@ -88,10 +94,8 @@ def list_keys():
 @keys_cli.command("prune")
 def prune_keys():
     """Delete retired keys: every token they signed has expired."""
-    path = key_dir()
-    keys = read_key_dir(path, current_app.config["JWT_ALGORITHM"])
-    retire_after = current_app.extensions["keyring"].retire_after
-    gone = [key for key in keys if retired(key, keys, retire_after)]
+    path, keys, is_retired = dir_keys()
+    gone = [key for key in keys if is_retired(key)]
     for key in gone:
         for file in (key.file, f"{key.file}.pub"):
             if os.path.exists(file):

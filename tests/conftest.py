@@ -18,12 +18,17 @@ POSTGRES_ADMIN_URL = os.environ.get(
 @pytest.fixture
 def make_app():
     """An app on its own in-memory SQLite, built from TestingConfig plus overrides."""
+    yield from app_factory({}, db.create_all)
+
+
+def app_factory(base, build_schema):
+    """Yields a factory of apps on `base` settings; disposes their engines after."""
     built = []
 
     def factory(**overrides):
-        app = create_app({"APP_CONFIG": "testing", **overrides})
+        app = create_app({"APP_CONFIG": "testing", **base, **overrides})
         with app.app_context():
-            db.create_all()
+            build_schema()
         built.append(app)
         return app
 
@@ -190,19 +195,7 @@ def make_store_app(backend):
     """Apps on `backend`, their schema built by the migrations."""
     from flask_migrate import upgrade
 
-    built = []
-
-    def factory(**overrides):
-        app = create_app({"APP_CONFIG": "testing", **backend, **overrides})
-        with app.app_context():
-            upgrade()
-        built.append(app)
-        return app
-
-    yield factory
-    for app in built:
-        with app.app_context():
-            db.engine.dispose()
+    yield from app_factory(backend, upgrade)
 
 
 @pytest.fixture
