@@ -17,6 +17,7 @@ to, from one of:
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -135,9 +136,9 @@ class DirectoryRing(PairRing):
         self.preferred = preferred
         self.retire_after = retire_after
         self._lock = threading.Lock()
-        self._stamp = None
-        self._set, self._jwks = self._read()
+        self._parsed = {}  # (file, stat) -> Key: a reread parses only new files
         self._stamp = self._dir_stamp()
+        self._set, self._jwks = self._read()
         self._next_full = time.monotonic() + FULL_RELOAD_SECONDS
 
     def key_set(self):
@@ -145,18 +146,13 @@ class DirectoryRing(PairRing):
             self._reload()
         return self._set
 
-    def find(self, kid):
-        key = self.key_set().by_kid.get(kid)
-        if key is None and kid is not None:
-            self._reload()  # a key another process has just added
-            key = self._set.by_kid.get(kid)
-        return key
-
     def jwks(self):
         self.key_set()
         return self._jwks
 
     def _dir_stamp(self):
+        # A key added, renamed or removed changes the directory's mtime: every
+        # process sees it before signing or verifying, at the cost of one stat.
         try:
             return os.stat(self.path).st_mtime_ns
         except OSError:
@@ -174,7 +170,7 @@ class DirectoryRing(PairRing):
             self._next_full = time.monotonic() + FULL_RELOAD_SECONDS
 
     def _read(self):
-        keys = read_key_dir(self.path, self.preferred)
+        keys = read_key_dir(self.path, self.preferred, self._parsed)
         if not keys:
             raise KeyConfigError(
                 f"JWT_KEY_DIR={self.path} holds no key: add one with `flask keys rotate`"
@@ -184,10 +180,29 @@ class DirectoryRing(PairRing):
         return key_set, key_set.jwks()
 
 
-def read_key_dir(path, preferred):
-    """The directory's keys, newest first (by file time)."""
+# `flask keys rotate` names its files <unix time>-<algorithm>-<kid>.pem.
+ROTATED_NAME = re.compile(r"\A(\d+(?:\.\d+)?)-([A-Za-z0-9]+)-[A-Za-z0-9_-]+\.pem\Z")
+
+
+def key_file_facts(file):
+    """When a key file joined the directory, and the algorithm it was made for.
+
+    Rotate's names say both. For any other file, the later of its mtime and
+    ctime: moving or copying a file in sets its ctime, while `mv` and `cp -p`
+    keep an old mtime that would otherwise retire the keys already in use.
+    """
+    match = ROTATED_NAME.match(os.path.basename(file))
+    if match:
+        return float(match[1]), match[2]
+    stat = os.stat(file)
+    return max(stat.st_mtime, stat.st_ctime), None
+
+
+def read_key_dir(path, preferred, parsed=None):
+    """The directory's keys, newest first (ties: the later name first)."""
+    parsed = {} if parsed is None else parsed
     try:
-        names = sorted(os.listdir(path))
+        names = os.listdir(path)
     except OSError as exc:
         raise KeyConfigError(f"JWT_KEY_DIR={path} cannot be read: {exc.strerror}") from exc
     keys = []
@@ -195,17 +210,24 @@ def read_key_dir(path, preferred):
         file = os.path.join(path, name)
         if name.startswith(".") or name.endswith(".pub") or not os.path.isfile(file):
             continue
-        keys.append(load_key_file(file, public_file=f"{file}.pub", preferred=preferred))
-    return sorted(keys, key=lambda key: key.created, reverse=True)
+        stat = os.stat(file)
+        cache_key = (file, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, preferred)
+        if cache_key not in parsed:
+            parsed[cache_key] = load_key_file(file, f"{file}.pub", preferred)
+        keys.append(parsed[cache_key])
+    return sorted(keys, key=lambda key: (key.created, key.file), reverse=True)
 
 
 def retired(key, keys, retire_after):
-    """Retired once a newer key has signed for longer than any token lives."""
+    """Retired once the key that replaced it has signed for longer than any
+    token lives: from then on, no token this key signed can still be valid."""
     newer = [other.created for other in keys if other.created > key.created]
     return bool(newer) and min(newer) + retire_after < time.time()
 
 
 def load_key_file(private_file, public_file=None, preferred=None, setting=None):
+    """A key pair from files. `setting`: the file was named by that setting, so
+    its public file, if one is named, must be there too."""
     label = setting or private_file
     data = read_setting(setting or "the key file", private_file)
     try:
@@ -213,15 +235,18 @@ def load_key_file(private_file, public_file=None, preferred=None, setting=None):
     except KeyConfigError as exc:
         raise KeyConfigError(f"{label} {exc.message}") from exc
     public_key = private_key.public_key()
-    if public_file and os.path.exists(public_file):
-        public_key = load_public_key(read_setting("JWT_PUBLIC_KEY_FILE", public_file))
-        check_pair(private_key, public_key)
+    if public_file and (setting or os.path.exists(public_file)):
+        public_label = "JWT_PUBLIC_KEY_FILE" if setting else public_file
+        public_key = load_public_key(read_setting(public_label, public_file))
+        check_pair(private_key, public_key, public_label, label)
+    created, named = key_file_facts(private_file)
     try:
-        algorithm = key_algorithm(private_key, preferred)
+        algorithm = key_algorithm(private_key, named or preferred)
     except KeyConfigError as exc:
         raise KeyConfigError(f"{label} is {exc.message}") from exc
+    if named and algorithm != named:
+        raise KeyConfigError(f"{label} is named for {named} but is a key for {algorithm}")
     kid = public_jwk(public_key, algorithm)["kid"]
-    created = os.stat(private_file).st_mtime
     return Key(kid, algorithm, private_key, public_key, created, private_file)
 
 
@@ -270,13 +295,15 @@ def _pair_ring(config, instance_path, algorithm):
     )
 
 
-def add_key(path, algorithm):
-    """Write a new signing key into a key directory, whole, by atomic rename."""
+def add_key(path, algorithm, created=None):
+    """Write a new signing key into a key directory, whole, by atomic rename.
+    Its name records when it was made and its algorithm (see ROTATED_NAME)."""
     private_key = generate_private_key(algorithm)
     kid = public_jwk(private_key.public_key(), algorithm)["kid"]
     scratch = os.path.join(path, f".{kid}.tmp")
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(private_pem(private_key))
-    os.rename(scratch, os.path.join(path, f"{int(time.time())}-{kid}.pem"))
+    made = time.time() if created is None else created
+    os.rename(scratch, os.path.join(path, f"{made:.6f}-{algorithm}-{kid}.pem"))
     return kid

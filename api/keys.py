@@ -112,9 +112,9 @@ def key_algorithm(private_key, preferred):
     raise KeyConfigError(f"a {type(private_key).__name__}, which no supported algorithm uses")
 
 
-def check_pair(private_key, public_key):
+def check_pair(private_key, public_key, public_label, private_label):
     if _public_der(private_key.public_key()) != _public_der(public_key):
-        raise KeyConfigError("JWT_PUBLIC_KEY_FILE does not match JWT_PRIVATE_KEY_FILE")
+        raise KeyConfigError(f"{public_label} does not match {private_label}")
 
 
 def public_jwk(public_key, algorithm):

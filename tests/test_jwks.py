@@ -352,3 +352,107 @@ def test_generated_files_for_each_algorithm(app, tmp_path):
             serialization.load_pem_private_key(out.read_bytes(), None)
         )
     _ = create_app
+
+
+# Found in review: key order, retirement clock, reload cost, algorithm per key ---
+
+
+def test_unknown_kids_do_not_make_the_directory_reread(make_app, key_dir, monkeypatch):
+    """Otherwise any client could make every request parse every key file."""
+    import api.keyring
+
+    add_key(str(key_dir), "ES256")
+    app = keyed_app(make_app, "ES256", key_dir)
+    pair = login(app)
+    loads = []
+    real = api.keyring.load_key_file
+    monkeypatch.setattr(
+        api.keyring, "load_key_file", lambda *a, **k: loads.append(a) or real(*a, **k)
+    )
+    for i in range(5):
+        header = {"alg": "ES256", "typ": "at+jwt", "kid": f"made-up-{i}"}
+        refused(app, f"{segment(header)}.{segment(claims_of(pair['access_token']))}.{b64(b's')}")
+    assert loads == []
+    add_key(str(key_dir), "ES256")  # a real change is still seen, parsing only the new file
+    login(app, "alice")
+    assert len(loads) == 1
+
+
+def test_a_long_serving_key_keeps_verifying_after_rotation(make_app, key_dir):
+    twenty_days_ago = datetime.now(UTC).timestamp() - 20 * 24 * 3600
+    old_kid = add_key(str(key_dir), "ES256", created=twenty_days_ago)
+    app = keyed_app(make_app, "ES256", key_dir)
+    old = login(app)
+    assert header_of(old["access_token"])["kid"] == old_kid
+    app.test_cli_runner().invoke(args=["keys", "rotate"])
+    client = app.test_client()
+    assert client.get("/api/me", headers=bearer(old["access_token"])).status_code == 200
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=13), tick=False):
+        refreshed = client.post("/api/auth/refresh", headers=bearer(old["refresh_token"]))
+        assert refreshed.status_code == 200
+
+
+def test_each_key_retires_from_its_own_successors_start(make_app, key_dir):
+    now = datetime.now(UTC).timestamp()
+    day = 24 * 3600
+    first = add_key(str(key_dir), "ES256", created=now - 30 * day)
+    second = add_key(str(key_dir), "ES256", created=now - 10 * day)
+    third = add_key(str(key_dir), "ES256", created=now - 1 * day)
+    kids = {
+        k["kid"] for k in keyed_app(make_app, "ES256", key_dir).extensions["keyring"].jwks()["keys"]
+    }
+    # first was replaced 10 days ago: its tokens may live 4 more days.
+    assert kids == {first, second, third}
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=5), tick=False):
+        later = keyed_app(make_app, "ES256", key_dir).extensions["keyring"].jwks()["keys"]
+        assert {k["kid"] for k in later} == {second, third}
+
+
+def test_a_key_moved_in_with_an_old_file_time_does_not_retire_the_current_one(
+    make_app, key_dir, tmp_path
+):
+    import os
+
+    current = add_key(str(key_dir), "ES256", created=datetime.now(UTC).timestamp() - 20 * 86400)
+    app = keyed_app(make_app, "ES256", key_dir)
+    token = login(app)["access_token"]
+    outside = tmp_path / "made_earlier"
+    subprocess.run(["ssh-keygen", "-t", "ecdsa", "-f", str(outside), "-N", "", "-q"], check=True)
+    fifteen_days_ago = datetime.now(UTC).timestamp() - 15 * 86400
+    os.utime(outside, (fifteen_days_ago, fifteen_days_ago))
+    os.rename(outside, key_dir / "made_earlier")  # as `mv`, keeping the old mtime
+    assert app.test_client().get("/api/me", headers=bearer(token)).status_code == 200
+    kids = {k["kid"] for k in app.test_client().get("/.well-known/jwks.json").json["keys"]}
+    assert current in kids and len(kids) == 2
+    assert header_of(login(app, "alice")["access_token"])["kid"] != current  # the new one signs
+
+
+def test_rotating_to_another_rsa_algorithm_keeps_old_tokens(make_app, key_dir, tmp_path):
+    add_key(str(key_dir), "RS256")
+    shared = {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/shared.db",
+        "JWT_KEY_DIR": str(key_dir),
+    }
+    app = make_app(JWT_ALGORITHM="RS256", **shared)
+    old = login(app)
+    result = app.test_cli_runner().invoke(args=["keys", "rotate", "--algorithm", "PS256"])
+    assert result.exit_code == 0, result.output
+    new = login(app, "alice")
+    assert header_of(new["access_token"])["alg"] == "PS256"
+    # Restarted on the new algorithm: each key keeps the one it was made for.
+    restarted = make_app(JWT_ALGORITHM="PS256", **shared)
+    response = restarted.test_client().get("/api/me", headers=bearer(old["access_token"]))
+    assert response.status_code == 200
+    with pytest.raises(ConfigError, match="JWT_ALGORITHM=RS256 but the signing key is for PS256"):
+        keyed_app(make_app, "RS256", key_dir)
+
+
+def test_a_named_public_key_file_must_exist(make_app, tmp_path):
+    key = tmp_path / "jwt_key"
+    subprocess.run(["ssh-keygen", "-t", "ed25519", "-f", str(key), "-N", "", "-q"], check=True)
+    with pytest.raises(ConfigError, match="JWT_PUBLIC_KEY_FILE=.*nope.pub cannot be read"):
+        make_app(
+            JWT_ALGORITHM="EdDSA",
+            JWT_PRIVATE_KEY_FILE=str(key),
+            JWT_PUBLIC_KEY_FILE=str(tmp_path / "nope.pub"),
+        )
