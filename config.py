@@ -111,11 +111,17 @@ class Config:
     ARGON2_MEMORY_COST = 19 * 1024
     ARGON2_PARALLELISM = 1
 
+    # Origins of browser SPAs on other sites, comma-separated; none by default.
+    CORS_ORIGINS = [o.strip() for o in env_str("CORS_ORIGINS", "").split(",") if o.strip()]
+
     API_TITLE = "Flask JWT API"
     API_VERSION = "1.0.0"
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
+    # Interactive docs from this server's own copy of Swagger UI: they work offline.
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
 
 
 class DevelopmentConfig(Config):
@@ -140,6 +146,7 @@ class TestingConfig(Config):
     JWT_COOKIE_SECURE = False
     JWT_COOKIE_SAMESITE = "Lax"
     REDIS_URL = None
+    CORS_ORIGINS = []
     # Off unless a test turns it on: most tests log in more than 10 times a minute.
     RATELIMIT_ENABLED = False
     # Cheap hashing keeps the suite fast; production parameters are tested apart.

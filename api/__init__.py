@@ -36,7 +36,7 @@ def load_config(app, config):
 
 
 def register_extensions(app):
-    from api import cookies, json_http, limits, revocation, tokens, users
+    from api import browser, cookies, json_http, limits, revocation, tokens, users
     from api.extensions import api, db, jwt, migrate
     from api.keyring import load_keyring
 
@@ -52,6 +52,7 @@ def register_extensions(app):
     json_http.document_security(api)
     json_http.init_app(app)
     limits.init_app(app)
+    browser.init_app(app)
 
 
 def init_database(app, db):

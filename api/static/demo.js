@@ -1,0 +1,113 @@
+// The tutorial's Welcome page as a small SPA on the cookie flow: the tokens
+// live in httpOnly cookies; this script only ever sees the csrf values, which
+// it echoes in X-CSRF-TOKEN on unsafe requests.
+"use strict";
+
+// ?api=https://api.example.org when the page is served from another origin.
+const API = new URLSearchParams(location.search).get("api") || "";
+const csrf = { access: null, refresh: null };
+let expiresAt = null;
+
+const $ = (id) => document.getElementById(id);
+const show = (text) => { $("result").textContent = text; };
+
+function cookie(name) {
+  const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
+  return found ? decodeURIComponent(found.split("=")[1]) : null;
+}
+
+async function call(method, path, body, csrfValue) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (csrfValue) headers["X-CSRF-TOKEN"] = csrfValue;
+  const response = await fetch(API + path, {
+    method,
+    headers,
+    credentials: "include",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = response.status === 204 ? null : await response.json();
+  return { response, data };
+}
+
+// Unsafe calls carry the access token's csrf value; an expired access token
+// is refreshed once, silently, and the call made again.
+async function api(method, path, body) {
+  const unsafe = method !== "GET";
+  let result = await call(method, path, body, unsafe ? csrfAccess() : null);
+  if (result.response.status === 401 && result.data.error === "token_expired") {
+    if (await refresh()) {
+      result = await call(method, path, body, unsafe ? csrfAccess() : null);
+    }
+  }
+  return result;
+}
+
+const csrfAccess = () => csrf.access || cookie("csrf_access_token");
+const csrfRefresh = () => csrf.refresh || cookie("csrf_refresh_token");
+
+function remember(session) {
+  csrf.access = session.csrf_access_token;
+  csrf.refresh = session.csrf_refresh_token;
+  expiresAt = Date.now() + session.expires_in * 1000;
+}
+
+async function refresh() {
+  const { response, data } = await call("POST", "/api/auth/refresh", undefined, csrfRefresh());
+  if (!response.ok) {
+    show(data.message);
+    return false;
+  }
+  remember(data);
+  return true;
+}
+
+function credentials() {
+  return { username: $("username").value, password: $("password").value };
+}
+
+$("register").addEventListener("click", async () => {
+  const { response, data } = await call("POST", "/api/auth/register", credentials());
+  show(response.ok ? `Registered ${data.username}` : data.message);
+});
+
+$("credentials").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { response, data } = await call("POST", "/api/auth/cookie/login", credentials());
+  if (!response.ok) return show(data.message);
+  remember(data);
+  show("Token Generated successfully!!");
+});
+
+$("show-details").addEventListener("click", async () => {
+  const me = await api("GET", "/api/me");
+  if (!me.response.ok) {
+    $("details").hidden = true;
+    return show(me.data.message);
+  }
+  const token = await api("GET", "/api/auth/token");
+  $("user").textContent = JSON.stringify(me.data, null, 2);
+  $("claims").textContent = JSON.stringify(token.data, null, 2);
+  $("details").hidden = false;
+  show(me.data.username);
+});
+
+$("logout").addEventListener("click", async () => {
+  const { response, data } = await api("POST", "/api/auth/logout");
+  if (!response.ok) return show(data.message);
+  csrf.access = csrf.refresh = null;
+  expiresAt = null;
+  $("details").hidden = true;
+  show("Logged out");
+});
+
+setInterval(() => {
+  if (expiresAt === null) {
+    $("countdown").textContent = "";
+    return;
+  }
+  const seconds = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+  $("countdown").textContent = seconds > 0
+    ? `Access token expires in ${seconds} s`
+    : "Access token expired: the next call refreshes it";
+}, 250);
