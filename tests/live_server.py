@@ -21,6 +21,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def wait_for_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing answers on 127.0.0.1:{port}")
+
+
 def server_env(instance, **overrides):
     env = {
         k: v

@@ -106,8 +106,8 @@ setInterval(() => {
     $("countdown").textContent = "";
     return;
   }
-  const seconds = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
-  $("countdown").textContent = seconds > 0
-    ? `Access token expires in ${seconds} s`
+  const left = expiresAt - Date.now();
+  $("countdown").textContent = left > 0
+    ? `Access token expires in ${Math.ceil(left / 1000)} s`
     : "Access token expired: the next call refreshes it";
 }, 250);
