@@ -29,16 +29,23 @@ class LoginSchema(Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
-class UTCDateTime(fields.DateTime):
-    """`2026-11-28T13:00:00Z`, whatever time zone the database session uses."""
+class UTCDateTime(fields.String):
+    """`2026-11-28T13:00:00Z`, whatever time zone the database session uses.
 
-    def __init__(self, **kwargs):
-        super().__init__(format=UTC_FORMAT, **kwargs)
+    A String to apispec, with format date-time: it cannot describe the strftime
+    format a DateTime field would take. For responses only.
+    """
+
+    def __init__(self, metadata=None, **kwargs):
+        metadata = {"format": "date-time", "example": "2026-11-28T13:00:00Z", **(metadata or {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is not None and value.tzinfo is not None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
             value = value.astimezone(UTC)  # SQLite hands back naive UTC as stored
-        return super()._serialize(value, attr, obj, **kwargs)
+        return value.strftime(UTC_FORMAT)
 
 
 class UserSchema(Schema):
