@@ -10,7 +10,7 @@ run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
@@ -37,5 +37,10 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# newman, which runs the Postman collection in the tests.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .coverage artifacts
