@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from tests.conftest import free_port
 from tests.live_server import ROOT, LiveServer, server_env, wait_for_port
@@ -172,3 +173,26 @@ def test_forged_cross_site_post_without_the_csrf_header_is_refused(page, origins
     page.click("#show-details")  # the victim's session is untouched
     page.wait_for_selector("#details:not([hidden])")
     assert result(page) == "erin"
+
+
+def test_api_docs_work_offline_and_call_login(page, origins):
+    api = origins["api"].url
+    requests.post(
+        f"{api}/api/auth/register",
+        json={"username": "frank", "password": "correct horse battery"},
+        timeout=10,
+    )
+    hosts = set()
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+    page.goto(f"{api}/api/docs")
+    login = page.locator("#operations-login-post_api_auth_login")
+    login.locator(".opblock-summary").click()
+    login.locator("button.try-out__btn").click()
+    body = '{"username": "frank", "password": "correct horse battery"}'
+    login.locator("textarea.body-param__text").fill(body)
+    login.locator("button.execute").click()
+    status = login.locator(".live-responses-table tbody .response-col_status")
+    status.first.wait_for()
+    assert status.first.text_content().strip().startswith("200")
+    assert "access_token" in login.locator(".live-responses-table").text_content()
+    assert hosts == {api.split("/")[2]}  # nothing fetched from anywhere else
