@@ -7,7 +7,7 @@ from flask_smorest import abort
 
 from api import limits, sessions, users
 from api.auth import token_required
-from api.json_http import AUTH_DOC, Blueprint
+from api.json_http import AUTH_DOC, READ_AUTH_DOC, Blueprint
 from api.schemas import PasswordChangeSchema, SessionSchema
 
 blp = Blueprint("account", __name__, url_prefix="/api", description="Sessions and password")
@@ -36,7 +36,7 @@ def clear_cookies(response):
 
 
 @blp.get("/auth/sessions")
-@blp.doc(**AUTH_DOC)
+@blp.doc(**READ_AUTH_DOC)
 @blp.response(200, SessionSchema(many=True))
 @token_required()
 def list_sessions():

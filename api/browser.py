@@ -1,6 +1,8 @@
 """What browsers get: CORS for SPAs on other origins, the demo page at `/`,
 and the interactive API docs' own Swagger UI files (no CDN)."""
 
+import re
+
 from flask import Blueprint, current_app, send_from_directory
 from flask_cors import CORS
 from swagger_ui_bundle import swagger_ui_path
@@ -25,11 +27,19 @@ def swagger_ui_asset(filename):
     return send_from_directory(str(swagger_ui_path), filename, max_age=3600)
 
 
+# scheme://host[:port], nothing else: flask-cors would take a regex-looking
+# entry as an unanchored pattern and "null" as an origin.
+ORIGIN = re.compile(r"\Ahttps?://[A-Za-z0-9.-]+(:\d{1,5})?\Z")
+
+
 def init_cors(app):
     origins = app.config["CORS_ORIGINS"]
-    if "*" in origins:
-        # Cookies and bearer tokens go only to origins named one by one.
-        raise ConfigError("CORS_ORIGINS may not be '*': list the SPA origins")
+    for origin in origins:
+        if not ORIGIN.match(origin):
+            # Cookies and bearer tokens go only to origins named one by one.
+            raise ConfigError(
+                f"CORS_ORIGINS entry {origin!r} is not an origin like https://app.example.org"
+            )
     if origins:
         CORS(
             app,

@@ -107,9 +107,13 @@ def init_app(app):
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"},
+    "refreshCookieAuth": {"type": "apiKey", "in": "cookie", "name": "refresh_token_cookie"},
     "csrfHeader": {"type": "apiKey", "in": "header", "name": "X-CSRF-TOKEN"},
 }
+# CSRF applies to cookie-authenticated unsafe methods only.
 AUTH_DOC = {"security": [{"bearerAuth": []}, {"cookieAuth": [], "csrfHeader": []}]}
+READ_AUTH_DOC = {"security": [{"bearerAuth": []}, {"cookieAuth": []}]}
+REFRESH_AUTH_DOC = {"security": [{"bearerAuth": []}, {"refreshCookieAuth": [], "csrfHeader": []}]}
 
 
 def document_security(api):

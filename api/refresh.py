@@ -5,15 +5,21 @@ from flask_jwt_extended import get_current_user, get_jwt, get_jwt_request_locati
 from api import limits, sessions, tokens
 from api.auth import token_required
 from api.cookies import cookie_session
-from api.json_http import AUTH_DOC, Blueprint
+from api.json_http import REFRESH_AUTH_DOC, Blueprint
 from api.schemas import CookieSessionSchema, TokenPairSchema
 
 blp = Blueprint("refresh", __name__, url_prefix="/api/auth", description="Refresh tokens")
 
 
 @blp.post("/refresh")
-@blp.doc(**AUTH_DOC)
-@blp.alt_response(200, schema=TokenPairSchema, success=True, description="Header mode")
+@blp.doc(**REFRESH_AUTH_DOC)
+@blp.doc(responses={"200": {
+    "description": "A new pair: in the body (header mode), or as cookies (cookie mode)",
+    "content": {"application/json": {"schema": {"oneOf": [
+        {"$ref": "#/components/schemas/TokenPair"},
+        {"$ref": "#/components/schemas/CookieSession"},
+    ]}}},
+}})  # fmt: skip
 @limits.refresh_per_address
 @token_required(refresh=True)
 def refresh():

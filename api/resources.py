@@ -3,14 +3,14 @@
 from flask_jwt_extended import get_current_user, get_jwt
 
 from api.auth import token_required
-from api.json_http import AUTH_DOC, Blueprint
+from api.json_http import READ_AUTH_DOC, Blueprint
 from api.schemas import TokenClaimsSchema, UserSchema
 
 blp = Blueprint("resources", __name__, url_prefix="/api", description="Protected resources")
 
 
 @blp.get("/me")
-@blp.doc(**AUTH_DOC)
+@blp.doc(**READ_AUTH_DOC)
 @blp.response(200, UserSchema)
 @token_required()
 def me():
@@ -19,7 +19,7 @@ def me():
 
 
 @blp.get("/auth/token")
-@blp.doc(**AUTH_DOC)
+@blp.doc(**READ_AUTH_DOC)
 @blp.response(200, TokenClaimsSchema)
 @token_required()
 def token_claims():

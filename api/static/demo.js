@@ -5,8 +5,15 @@
 
 // ?api=https://api.example.org when the page is served from another origin.
 const API = new URLSearchParams(location.search).get("api") || "";
-const csrf = { access: null, refresh: null };
+// The csrf values from the login and refresh bodies. Kept per tab, so that a
+// reload can still refresh: the refresh value's cookie (Path=/api/auth) is
+// never readable here, nor are any of the API's cookies on another site.
+const csrf = {
+  get access() { return sessionStorage.getItem("csrf_access_token"); },
+  get refresh() { return sessionStorage.getItem("csrf_refresh_token"); },
+};
 let expiresAt = null;
+let refreshing = null;
 
 const $ = (id) => document.getElementById(id);
 const show = (text) => { $("result").textContent = text; };
@@ -20,14 +27,19 @@ async function call(method, path, body, csrfValue) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (csrfValue) headers["X-CSRF-TOKEN"] = csrfValue;
-  const response = await fetch(API + path, {
-    method,
-    headers,
-    credentials: "include",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = response.status === 204 ? null : await response.json();
-  return { response, data };
+  try {
+    const response = await fetch(API + path, {
+      method,
+      headers,
+      credentials: "include",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = response.status === 204 ? null : await response.json();
+    return { response, data };
+  } catch (error) {
+    // Network down, CORS refused, or a proxy's HTML page instead of JSON.
+    return { response: { ok: false, status: 0 }, data: { message: "The API cannot be reached." } };
+  }
 }
 
 // Unsafe calls carry the access token's csrf value; an expired access token
@@ -44,16 +56,28 @@ async function api(method, path, body) {
 }
 
 const csrfAccess = () => csrf.access || cookie("csrf_access_token");
-const csrfRefresh = () => csrf.refresh || cookie("csrf_refresh_token");
 
 function remember(session) {
-  csrf.access = session.csrf_access_token;
-  csrf.refresh = session.csrf_refresh_token;
+  sessionStorage.setItem("csrf_access_token", session.csrf_access_token);
+  sessionStorage.setItem("csrf_refresh_token", session.csrf_refresh_token);
   expiresAt = Date.now() + session.expires_in * 1000;
 }
 
-async function refresh() {
-  const { response, data } = await call("POST", "/api/auth/refresh", undefined, csrfRefresh());
+function forget() {
+  sessionStorage.removeItem("csrf_access_token");
+  sessionStorage.removeItem("csrf_refresh_token");
+  expiresAt = null;
+}
+
+// One refresh at a time: calls that meet token_expired together share it, so
+// none presents the refresh token the first one has just rotated out.
+function refresh() {
+  refreshing = refreshing || doRefresh().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+async function doRefresh() {
+  const { response, data } = await call("POST", "/api/auth/refresh", undefined, csrf.refresh);
   if (!response.ok) {
     show(data.message);
     return false;
@@ -95,8 +119,7 @@ $("show-details").addEventListener("click", async () => {
 $("logout").addEventListener("click", async () => {
   const { response, data } = await api("POST", "/api/auth/logout");
   if (!response.ok) return show(data.message);
-  csrf.access = csrf.refresh = null;
-  expiresAt = null;
+  forget();
   $("details").hidden = true;
   show("Logged out");
 });
