@@ -65,10 +65,10 @@ def init_database(app, db):
 
 
 def register_blueprints(app):
-    from api import account, health, jwks, login, refresh, resources
+    from api import account, admin, health, jwks, login, notes, refresh, resources
     from api.extensions import api
 
-    for module in (login, refresh, resources, account, health, jwks):
+    for module in (login, refresh, resources, account, notes, admin, health, jwks):
         api.register_blueprint(module.blp)
 
 

@@ -5,8 +5,9 @@ token a request is judged by."""
 from functools import wraps
 
 from flask import current_app, request
-from flask_jwt_extended import verify_jwt_in_request
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
 from flask_jwt_extended.exceptions import CSRFError, InvalidHeaderError, NoAuthorizationError
+from flask_smorest import abort
 
 
 def token_required(refresh=False, fresh=False):
@@ -14,6 +15,27 @@ def token_required(refresh=False, fresh=False):
         @wraps(view)
         def wrapper(*args, **kwargs):
             verify_jwt_in_request(refresh=refresh, fresh=fresh, locations=token_locations(refresh))
+            return current_app.ensure_sync(view)(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def roles_required(*roles):
+    """An access token whose user holds every one of `roles`; else 403.
+
+    The user's stored roles decide, not the token's claim: a demotion revokes
+    the user's sessions at once anyway (api/admin.py), and this way a token
+    minted a moment before it cannot slip through.
+    """
+
+    def decorator(view):
+        @token_required()
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not set(roles) <= set(get_current_user().roles):
+                abort(403, message="You may not do this.")
             return current_app.ensure_sync(view)(*args, **kwargs)
 
         return wrapper

@@ -103,6 +103,40 @@ def prune_keys():
     click.echo(f"Pruned {len(gone)} retired keys from {path}.")
 
 
+users_cli = AppGroup("users", help="Manage users.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Give the user the role admin too.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user(username, admin, password_stdin):
+    """Create a user (there are no default accounts: this makes the first admin)."""
+    from marshmallow import ValidationError
+
+    from api import users
+    from api.schemas import RegisterSchema
+
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        data = RegisterSchema().load({"username": username, "password": password})
+    except ValidationError as exc:
+        raise click.ClickException(f"not created: {exc.messages}") from exc
+    if users.find_by_username(data["username"]) is not None:
+        raise click.ClickException(f"{username} exists")
+    user = users.User(
+        username=data["username"],
+        password_hash=users.passwords().hash(data["password"]),
+        roles=["admin", "user"] if admin else ["user"],
+    )
+    users.db.session.add(user)
+    users.db.session.commit()
+    click.echo(f"Created {user.username} (id {user.id}) with roles {', '.join(user.roles)}.")
+
+
 sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 
 
@@ -118,3 +152,4 @@ def prune():
 def init_app(app):
     app.cli.add_command(keys_cli)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(users_cli)

@@ -119,6 +119,46 @@ class TokenClaimsSchema(Schema):
     csrf = fields.String(metadata={"description": "Present in cookie mode"})
 
 
+class NoteSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    body = fields.String()
+    created_at = UTCDateTime()
+    updated_at = UTCDateTime()
+
+
+class NoteCreateSchema(Schema):
+    # Only these: owner, id and timestamps are the server's (unknown fields: 422).
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body = fields.String(required=True, validate=validate.Length(max=10_000))
+
+
+class NotePatchSchema(Schema):
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    body = fields.String(validate=validate.Length(max=10_000))
+
+
+ROLES = ("user", "admin")
+
+
+class AdminUserSchema(UserSchema):
+    disabled = fields.Boolean()
+
+
+class AdminUserPatchSchema(Schema):
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        validate=validate.Length(min=1, max=len(ROLES)),
+    )
+    disabled = fields.Boolean()
+
+
+class UserQuerySchema(Schema):
+    username = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "Username prefix"}
+    )
+
+
 class JWKSchema(Schema):
     kty = fields.String(metadata={"example": "EC"})
     kid = fields.String(metadata={"description": "RFC 7638 thumbprint"})

@@ -1,0 +1,74 @@
+"""User administration, for the role `admin` (OWASP API5: function-level
+authorization is checked on every route, from the stored roles)."""
+
+from flask_jwt_extended import get_current_user
+from flask_smorest import abort
+from sqlalchemy import func, select
+
+from api import sessions
+from api.auth import roles_required
+from api.extensions import db
+from api.json_http import AUTH_DOC, READ_AUTH_DOC, Blueprint
+from api.pagination import PageQuerySchema, paginate
+from api.schemas import AdminUserPatchSchema, AdminUserSchema, UserQuerySchema
+from api.users import User
+
+blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="User administration")
+
+
+@blp.get("/users")
+@blp.doc(**READ_AUTH_DOC)
+@roles_required("admin")
+@blp.arguments(UserQuerySchema, location="query", as_kwargs=True)
+@blp.arguments(PageQuerySchema, location="query", as_kwargs=True)
+@blp.response(200, AdminUserSchema(many=True))
+def list_users(page, per_page, username=None):
+    """Users, by id; `username` filters by prefix, whatever the case."""
+    query = select(User).order_by(User.id)
+    if username:
+        # LIKE's wildcards in a prefix are plain characters.
+        escaped = username.lower().replace("%", "\\%").replace("_", "\\_")
+        query = query.where(func.lower(User.username).like(f"{escaped}%", escape="\\"))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    return paginate(query, total, page, per_page)
+
+
+@blp.patch("/users/<int:user_id>")
+@blp.doc(**AUTH_DOC)
+@roles_required("admin")
+@blp.arguments(AdminUserPatchSchema)
+@blp.response(200, AdminUserSchema)
+def update_user(data, user_id):
+    """Set a user's roles or disable them; either that takes something away
+    ends all of their sessions at once."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, message="No such user.")
+    check_admins_remain(user, data)
+    lost_roles = "roles" in data and not set(user.roles) <= set(data["roles"])
+    disabling = data.get("disabled") is True and not user.disabled
+    for field, value in data.items():
+        setattr(user, field, sorted(set(value)) if field == "roles" else value)
+    if lost_roles or disabling:
+        sessions.revoke_all(user.id)  # commits the change with the revocations
+    else:
+        db.session.commit()
+    return user
+
+
+def check_admins_remain(user, data):
+    """No administrator disables themselves, nor removes the last administrator."""
+    stays_admin = "admin" in data.get("roles", user.roles) and not data.get(
+        "disabled", user.disabled
+    )
+    if "admin" not in user.roles or user.disabled or stays_admin:
+        return
+    if user.id == get_current_user().id and data.get("disabled"):
+        invalid("disabled", "You cannot disable yourself.")
+    others = db.session.scalars(select(User).where(User.id != user.id, User.disabled.is_(False)))
+    if not any("admin" in other.roles for other in others):
+        invalid("roles" if "roles" in data else "disabled", "The last administrator must remain.")
+
+
+def invalid(field, message):
+    abort(422, message="The request body is not valid.", messages={"json": {field: [message]}})
