@@ -1,6 +1,7 @@
 """`flask keys …` (signing keys) and `flask sessions …`."""
 
 import os
+import sys
 import time
 
 import click
@@ -118,7 +119,7 @@ def create_user(username, admin, password_stdin):
     from api.schemas import RegisterSchema
 
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:

@@ -150,7 +150,8 @@ class AdminUserPatchSchema(Schema):
         fields.String(validate=validate.OneOf(ROLES)),
         validate=validate.Length(min=1, max=len(ROLES)),
     )
-    disabled = fields.Boolean()
+    # JSON true or false only: not "yes", 1 or "on".
+    disabled = fields.Boolean(truthy={True}, falsy={False})
 
 
 class UserQuerySchema(Schema):
