@@ -47,7 +47,7 @@ def own_note(note_id):
     return note
 
 
-@blp.get("/")
+@blp.get("")
 @blp.doc(**READ_AUTH_DOC)
 @token_required()
 @blp.arguments(PageQuerySchema, location="query", as_kwargs=True)
@@ -59,7 +59,7 @@ def list_notes(page, per_page):
     return paginate(query, total, page, per_page)
 
 
-@blp.post("/")
+@blp.post("")
 @blp.doc(**AUTH_DOC)
 @token_required()
 @blp.arguments(NoteCreateSchema)

@@ -19,7 +19,7 @@ def bob(auth):
 
 
 def create(client, headers, title="Groceries", body="milk, eggs"):
-    response = client.post("/api/notes/", json={"title": title, "body": body}, headers=headers)
+    response = client.post("/api/notes", json={"title": title, "body": body}, headers=headers)
     assert response.status_code == 201, response.json
     return response
 
@@ -40,7 +40,7 @@ def test_create_read_update_delete(client, alice):
 def test_list_only_the_callers_notes(client, alice, bob):
     create(client, alice, "alice's")
     create(client, bob, "bob's")
-    listed = client.get("/api/notes/", headers=alice)
+    listed = client.get("/api/notes", headers=alice)
     assert [n["title"] for n in listed.json] == ["alice's"]
 
 
@@ -60,7 +60,7 @@ def test_another_users_note_is_404_exactly_like_a_missing_one(client, alice, bob
 @pytest.mark.parametrize("field", ["owner", "owner_id", "id", "created_at", "updated_at"])
 def test_server_fields_cannot_be_set(client, alice, field):
     body = {"title": "t", "body": "b", field: 1}
-    assert_error(client.post("/api/notes/", json=body, headers=alice), 422, "validation_error")
+    assert_error(client.post("/api/notes", json=body, headers=alice), 422, "validation_error")
     note_id = create(client, alice).json["id"]
     patched = client.patch(f"/api/notes/{note_id}", json={field: 2}, headers=alice)
     assert_error(patched, 422, "validation_error")
@@ -79,7 +79,7 @@ def test_server_fields_cannot_be_set(client, alice, field):
     ],
 )
 def test_note_validation(client, alice, body):
-    assert_error(client.post("/api/notes/", json=body, headers=alice), 422, "validation_error")
+    assert_error(client.post("/api/notes", json=body, headers=alice), 422, "validation_error")
 
 
 def test_me_cannot_be_written(client, alice):
@@ -91,13 +91,13 @@ def test_me_cannot_be_written(client, alice):
 def test_pagination(client, alice):
     for i in range(5):
         create(client, alice, f"note {i}")
-    first = client.get("/api/notes/?per_page=2", headers=alice)
+    first = client.get("/api/notes?per_page=2", headers=alice)
     assert [n["title"] for n in first.json] == ["note 4", "note 3"]
     meta = json.loads(first.headers["X-Pagination"])
     assert meta == {"total": 5, "total_pages": 3, "page": 1, "per_page": 2, "next_page": 2}
-    last = client.get("/api/notes/?per_page=2&page=3", headers=alice)
+    last = client.get("/api/notes?per_page=2&page=3", headers=alice)
     assert [n["title"] for n in last.json] == ["note 0"]
-    beyond = client.get("/api/notes/?per_page=2&page=9", headers=alice)
+    beyond = client.get("/api/notes?per_page=2&page=9", headers=alice)
     assert beyond.json == []
 
 
@@ -113,9 +113,14 @@ def test_pagination(client, alice):
     ],
 )
 def test_pagination_bounds_are_422_never_5xx(client, alice, query):
-    assert_error(client.get(f"/api/notes/?{query}", headers=alice), 422, "validation_error")
+    assert_error(client.get(f"/api/notes?{query}", headers=alice), 422, "validation_error")
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_notes_need_a_token(client, method):
-    assert_error(getattr(client, method)("/api/notes/"), 401, "missing_token")
+    assert_error(getattr(client, method)("/api/notes"), 401, "missing_token")
+
+
+def test_the_collection_path_is_exactly_the_contracts(client, alice):
+    assert client.get("/api/notes", headers=alice).status_code == 200  # no redirect
+    assert_error(client.get("/api/notes/", headers=alice), 404, "not_found")
