@@ -11,7 +11,7 @@ from api.extensions import db
 from api.json_http import AUTH_DOC, READ_AUTH_DOC, Blueprint
 from api.pagination import PageQuerySchema, paginate
 from api.schemas import AdminUserPatchSchema, AdminUserSchema, UserQuerySchema
-from api.users import User
+from api.users import MAX_ID, User
 
 blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="User administration")
 
@@ -33,7 +33,7 @@ def list_users(page, per_page, username=None):
     return paginate(query, total, page, per_page)
 
 
-@blp.patch("/users/<int:user_id>")
+@blp.patch(f"/users/<int(max={MAX_ID}):user_id>")
 @blp.doc(**AUTH_DOC)
 @roles_required("admin")
 @blp.arguments(AdminUserPatchSchema)

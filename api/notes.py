@@ -18,7 +18,7 @@ from api.extensions import db
 from api.json_http import AUTH_DOC, READ_AUTH_DOC, Blueprint
 from api.pagination import PageQuerySchema, paginate
 from api.schemas import NoteCreateSchema, NotePatchSchema, NoteSchema
-from api.users import utcnow
+from api.users import MAX_ID, utcnow
 
 blp = Blueprint("notes", __name__, url_prefix="/api/notes", description="The caller's notes")
 
@@ -72,7 +72,7 @@ def create_note(data):
     return note, 201, {"Location": url_for("notes.get_note", note_id=note.id)}
 
 
-@blp.get("/<int:note_id>")
+@blp.get(f"/<int(max={MAX_ID}):note_id>")
 @blp.doc(**READ_AUTH_DOC)
 @token_required()
 @blp.response(200, NoteSchema)
@@ -81,7 +81,7 @@ def get_note(note_id):
     return own_note(note_id)
 
 
-@blp.patch("/<int:note_id>")
+@blp.patch(f"/<int(max={MAX_ID}):note_id>")
 @blp.doc(**AUTH_DOC)
 @token_required()
 @blp.arguments(NotePatchSchema)
@@ -95,7 +95,7 @@ def update_note(data, note_id):
     return note
 
 
-@blp.delete("/<int:note_id>")
+@blp.delete(f"/<int(max={MAX_ID}):note_id>")
 @blp.doc(**AUTH_DOC)
 @token_required()
 @blp.response(204)

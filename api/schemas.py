@@ -141,6 +141,15 @@ class NotePatchSchema(Schema):
 ROLES = ("user", "admin")
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: not "yes", "on", 1 or 0."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is not bool:
+            raise self.make_error("invalid")
+        return value
+
+
 class AdminUserSchema(UserSchema):
     disabled = fields.Boolean()
 
@@ -150,8 +159,7 @@ class AdminUserPatchSchema(Schema):
         fields.String(validate=validate.OneOf(ROLES)),
         validate=validate.Length(min=1, max=len(ROLES)),
     )
-    # JSON true or false only: not "yes", 1 or "on".
-    disabled = fields.Boolean(truthy={True}, falsy={False})
+    disabled = StrictBoolean()
 
 
 class UserQuerySchema(Schema):
@@ -181,6 +189,9 @@ class ErrorSchema(Schema):
     message = fields.String(required=True)
     details = fields.Dict(
         keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "Validation errors by field"},
+        values=fields.Raw(),
+        metadata={
+            "description": "Validation errors by field: a list of messages, or for "
+            "list and nested fields, messages by item index or name"
+        },
     )

@@ -13,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.extensions import db
 
+# Ids are 32-bit integers in PostgreSQL: a larger id in a URL matches no route (404).
+MAX_ID = 2**31 - 1
+
 
 def utcnow():
     return datetime.now(UTC)
@@ -69,7 +72,8 @@ def find_by_username(username):
 def active_user(user_id):
     """The user a token names, or None when gone or disabled."""
     # ASCII digits that fit a 64-bit id: int() would take "²" or 5,000 digits.
-    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18):
+    digits = user_id.isascii() and user_id.isdigit() and len(user_id) <= len(str(MAX_ID))
+    if not digits or int(user_id) > MAX_ID:
         return None
     user = db.session.get(User, int(user_id))
     return user if user is not None and not user.disabled else None

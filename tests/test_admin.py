@@ -169,3 +169,10 @@ def test_roles_claim_comes_from_stored_roles(app, client):
     pair = AuthActions(client).login("root")
     token = client.get("/api/auth/token", headers=bearer(pair["access_token"])).json
     assert token["roles"] == ["admin", "user"]
+
+
+@pytest.mark.parametrize("user_id", ["2147483648", "9223372036854775808", "99999999999999999999"])
+def test_huge_ids_are_404_not_500(client, admin, user_id):
+    response = client.patch(f"/api/admin/users/{user_id}", json={"disabled": True}, headers=admin)
+    assert_error(response, 404, "not_found")
+    assert_error(client.get(f"/api/notes/{user_id}", headers=admin), 404, "not_found")

@@ -82,7 +82,7 @@ def test_openapi_documents_every_route(app, client):
         if method in ("get", "post", "put", "patch", "delete")
     }
     served = {
-        (re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", rule.rule), method)
+        (re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"<\1>", rule.rule), method)
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
         if rule.rule.startswith(("/api/", "/.well-known/"))

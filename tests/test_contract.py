@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD
-from tests.live_server import BIN, LiveServer, server_env
+from tests.live_server import BIN, ROOT, LiveServer, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -66,8 +66,30 @@ def fuzz(live, workdir, token, *selection):
 
 def login(live, username):
     credentials = {"username": username, "password": PASSWORD}
-    requests.post(f"{live.url}/api/auth/register", json=credentials, timeout=10)
     return requests.post(f"{live.url}/api/auth/login", json=credentials, timeout=10).json()
+
+
+def create_admin(live, username):
+    """An administrator, so that the admin routes are reached, not just refused.
+    Being the only one, it can neither disable nor demote itself."""
+    subprocess.run(
+        [
+            BIN / "flask",
+            "--app",
+            "wsgi",
+            "users",
+            "create",
+            username,
+            "--admin",
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+        cwd=ROOT,
+        env=live.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def select(flag, paths):
@@ -78,6 +100,7 @@ def test_every_route_keeps_its_contract(live, tmp_path):
     """Three runs, each with the token its routes need: an access token for
     most, a refresh token for refresh, and a session of their own for the
     routes that end sessions."""
+    create_admin(live, "fuzz")
     special = [REFRESH, *SESSION_ENDING]
     result = fuzz(
         live, tmp_path, login(live, "fuzz")["access_token"], *select("--exclude-path", special)
