@@ -11,7 +11,7 @@ Refresh tokens are also checked against the database when used (api/sessions.py)
 from contextlib import contextmanager
 
 import redis
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import select, text
 
 from api.extensions import db, jwt
@@ -32,11 +32,20 @@ class DatabaseStore:
 
     def is_revoked(self, session_id):
         from api.sessions import LoginSession
+        from api.users import User
 
+        # The session's user comes along in the same query: it lands in the
+        # session's identity map, where the user lookup that follows finds it
+        # without a second round trip (one query per authenticated request).
         row = db.session.execute(
-            select(LoginSession.revoked_at).where(LoginSession.id == session_id)
+            select(LoginSession.revoked_at, User)
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.id == session_id)
         ).first()
-        return row is None or row.revoked_at is not None
+        if row is None:
+            return True
+        g.token_session_user = row.User  # the identity map holds objects only weakly
+        return row.revoked_at is not None
 
     def ping(self):
         db.session.execute(text("SELECT 1"))

@@ -103,12 +103,17 @@ def test_one_username_budget_across_routes_and_addresses(limited_app, fresh):
         assert_error(limited, 429, "rate_limited")
 
 
+def registered_pair(client, env, username):
+    """Register and log in from one address: two of that address's budget."""
+    body = {"username": username, "password": PASSWORD}
+    client.post("/api/auth/register", json=body, environ_base=env)
+    return client.post("/api/auth/login", json=body, environ_base=env).json
+
+
 def test_password_change_counts_against_the_address(limited_app, fresh):
     client = limited_app.test_client()
     env = {"REMOTE_ADDR": fresh.addr()}
-    body = {"username": fresh.name("gina"), "password": PASSWORD}
-    client.post("/api/auth/register", json=body, environ_base=env)
-    token = client.post("/api/auth/login", json=body, environ_base=env).json["access_token"]
+    token = registered_pair(client, env, fresh.name("gina"))["access_token"]
     change = {"current_password": "wrong guess", "new_password": "a new password"}
 
     def attempt():
@@ -128,9 +133,7 @@ def test_mistyped_limit_stops_the_start(make_app):
 def test_refresh_is_limited_per_address(limited_app, fresh):
     client = limited_app.test_client()
     env = {"REMOTE_ADDR": fresh.addr()}
-    body = {"username": fresh.name("erin"), "password": PASSWORD}
-    client.post("/api/auth/register", json=body, environ_base=env)
-    token = client.post("/api/auth/login", json=body, environ_base=env).json["refresh_token"]
+    token = registered_pair(client, env, fresh.name("erin"))["refresh_token"]
     for _ in range(2):
         response = client.post("/api/auth/refresh", headers=bearer(token), environ_base=env)
         assert response.status_code == 200

@@ -147,3 +147,23 @@ def test_deleted_user_token_is_refused(app, auth, client):
         users.db.session.commit()
     response = client.get("/api/me", headers=bearer(pair["access_token"]))
     assert_error(response, 401, "invalid_token")
+
+
+def test_an_authenticated_request_costs_one_query(app, auth, client):
+    """The revocation check brings the user with it (database store)."""
+    from sqlalchemy import event
+
+    from api.extensions import db
+
+    pair = auth.registered_pair()
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - the statement
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = client.get("/api/me", headers=bearer(pair["access_token"]))
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert response.status_code == 200
+    assert len(statements) == 1, statements
