@@ -30,22 +30,27 @@ class DatabaseStore:
     def revoke(self, expiries):
         pass  # login_sessions.revoked_at, written by api/sessions.py, is the record
 
-    def is_revoked(self, session_id):
+    def is_revoked(self, session_id, user_id):
         from api.sessions import LoginSession
-        from api.users import User
+        from api.users import User, parse_user_id
 
-        # The session's user comes along in the same query: it lands in the
+        uid = parse_user_id(user_id)
+        if uid is None:
+            return False  # no such user: the user lookup refuses it, invalid_token
+        # The user and their session in one query: the user lands in the
         # session's identity map, where the user lookup that follows finds it
         # without a second round trip (one query per authenticated request).
         row = db.session.execute(
-            select(LoginSession.revoked_at, User)
-            .join(User, User.id == LoginSession.user_id)
-            .where(LoginSession.id == session_id)
+            select(User, LoginSession.id, LoginSession.revoked_at)
+            .outerjoin(
+                LoginSession, (LoginSession.user_id == User.id) & (LoginSession.id == session_id)
+            )
+            .where(User.id == uid)
         ).first()
         if row is None:
-            return True
-        g.token_session_user = row.User  # the identity map holds objects only weakly
-        return row.revoked_at is not None
+            return False  # user gone: invalid_token from the user lookup
+        g.token_user = row.User  # the identity map holds objects only weakly
+        return row.id is None or row.revoked_at is not None
 
     def ping(self):
         db.session.execute(text("SELECT 1"))
@@ -69,7 +74,7 @@ class RedisStore:
                 pipe.set(self.prefix + session_id, 1, exat=until)
             pipe.execute()
 
-    def is_revoked(self, session_id):
+    def is_revoked(self, session_id, user_id):
         with unavailable_on_error():
             return self.client.exists(self.prefix + session_id) == 1
 
@@ -102,4 +107,4 @@ def init_app(app):
     # Every token, access or refresh, from every worker and instance.
     @jwt.token_in_blocklist_loader
     def session_revoked(_header, claims):
-        return store().is_revoked(claims["sid"])
+        return store().is_revoked(claims["sid"], claims["sub"])

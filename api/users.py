@@ -69,13 +69,16 @@ def find_by_username(username):
     return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
-def active_user(user_id):
+def parse_user_id(sub):
+    """A token's `sub` as an id, or None: int() would take "²" or 5,000 digits."""
+    digits = sub.isascii() and sub.isdigit() and len(sub) <= len(str(MAX_ID))
+    return int(sub) if digits and int(sub) <= MAX_ID else None
+
+
+def active_user(sub):
     """The user a token names, or None when gone or disabled."""
-    # ASCII digits that fit a 64-bit id: int() would take "²" or 5,000 digits.
-    digits = user_id.isascii() and user_id.isdigit() and len(user_id) <= len(str(MAX_ID))
-    if not digits or int(user_id) > MAX_ID:
-        return None
-    user = db.session.get(User, int(user_id))
+    user_id = parse_user_id(sub)
+    user = db.session.get(User, user_id) if user_id is not None else None
     return user if user is not None and not user.disabled else None
 
 
