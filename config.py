@@ -114,6 +114,14 @@ class Config:
     # Origins of browser SPAs on other sites, comma-separated; none by default.
     CORS_ORIGINS = [o.strip() for o in env_str("CORS_ORIGINS", "").split(",") if o.strip()]
 
+    # Behind a reverse proxy: how many proxies in front of gunicorn to trust
+    # for X-Forwarded-For/-Proto (werkzeug's ProxyFix). 0, the default, trusts
+    # none: a client could otherwise pick the address its rate limits count.
+    TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", "0", low=0, high=10)
+    LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+    # Prometheus metrics at /metrics (keep it off the public internet: deploy/).
+    METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+
     API_TITLE = "Flask JWT API"
     API_VERSION = "1.0.0"
     OPENAPI_VERSION = "3.0.3"

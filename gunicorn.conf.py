@@ -1,29 +1,83 @@
-"""gunicorn settings, from the environment (HOST, PORT, WEB_CONCURRENCY)."""
+"""gunicorn settings for development and production, from the environment:
+HOST, PORT, WEB_CONCURRENCY (workers), GUNICORN_THREADS, GUNICORN_TIMEOUT.
+
+Behind a reverse proxy, set TRUSTED_PROXY_HOPS (config.py) rather than
+gunicorn's FORWARDED_ALLOW_IPS: the app's ProxyFix alone decides which
+X-Forwarded-* values to believe.
+"""
 
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 
-from gunicorn import util
+# Before anything imports prometheus_client: each worker writes its metrics to
+# files here and /metrics adds them up (api/metrics.py). A reload (HUP) reads
+# this file again and keeps the directory, so counters carry on.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jwt-api-metrics-")
+    os.environ["JWT_API_OWN_METRICS_DIR"] = "1"
 
-from api.errors import ERROR_CODES, snake_case
+from gunicorn import glogging, util  # noqa: E402
+from prometheus_client import multiprocess  # noqa: E402
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-# Threads keep slow password hashing in one request from blocking the others.
+from api.errors import ERROR_CODES, snake_case  # noqa: E402
+from api.logs import json_formatter  # noqa: E402
+from config import env_int  # noqa: E402
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', '8000', high=65535)}"
+workers = env_int("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1), high=256)
+# Threads: a login spends ~50 ms hashing its password; the worker's other
+# threads serve other requests meanwhile (argon2 releases the GIL).
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-timeout = 30
+threads = env_int("GUNICORN_THREADS", "4", high=64)
+timeout = env_int("GUNICORN_TIMEOUT", "30", high=600)
 graceful_timeout = 20
+# Longer than a proxy's idle upstream connections are kept (deploy/nginx.conf).
+keepalive = 5
 # Load the app once in the master: keys are read (or the development key is
 # made) once, a bad key stops the start with one line, and workers fork from it.
 preload_app = True
 # gunicorn 25+ shares one control socket between every instance of a user.
 control_socket_disable = True
+# X-Forwarded-Proto is the app's business (ProxyFix, TRUSTED_PROXY_HOPS).
+forwarded_allow_ips = ""
 
 accesslog = "-"
-# %(U)s is the path without its query string: a token sent there never lands in a log.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss pid=%(p)s'
+
+
+class JSONLogger(glogging.Logger):
+    """gunicorn's own lines as JSON, like the app's (api/logs.py). The access
+    line has the path without its query string (a token or password sent
+    there never lands in a log) and the request's id."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(json_formatter())
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        headers = {name.lower(): value for name, value in resp.headers}
+        self.access_log.info(
+            "request",
+            extra={
+                "remote_addr": environ.get("REMOTE_ADDR"),  # after ProxyFix
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "status": resp.status_code,
+                "bytes": resp.sent,
+                "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                "request_id": headers.get("x-request-id"),
+                "pid": os.getpid(),
+            },
+        )
+
+
+logger_class = JSONLogger
 
 
 def post_fork(server, worker):
@@ -34,6 +88,15 @@ def post_fork(server, worker):
 
         for engine in db.engines.values():
             engine.dispose(close=False)
+
+
+def child_exit(server, worker):
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if os.environ.pop("JWT_API_OWN_METRICS_DIR", None):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 # gunicorn answers requests it cannot parse (a huge header or URL, a malformed

@@ -36,10 +36,13 @@ def load_config(app, config):
 
 
 def register_extensions(app):
-    from api import browser, cookies, json_http, limits, revocation, tokens, users
+    from api import browser, cookies, json_http, limits, logs, metrics, revocation, tokens, users
     from api.extensions import api, db, jwt, migrate
     from api.keyring import load_keyring
 
+    logs.init_app(app)
+    metrics.init_app(app)
+    trust_proxies(app)
     app.extensions["keyring"] = load_keyring(app.config, app.instance_path)
     cookies.check_cookie_config(app.config)
     init_database(app, db)
@@ -53,6 +56,16 @@ def register_extensions(app):
     json_http.init_app(app)
     limits.init_app(app)
     browser.init_app(app)
+
+
+def trust_proxies(app):
+    """Behind TRUSTED_PROXY_HOPS proxies, the client's address and scheme are
+    the ones the nearest proxies saw; a header from anyone else is ignored."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def init_database(app, db):

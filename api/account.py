@@ -21,7 +21,7 @@ JWT_COOKIES = ("access_token_cookie", "refresh_token_cookie")
 @token_required()
 def logout():
     """End this token's session; clears the cookies it came with."""
-    sessions.revoke([get_jwt()["sid"]])
+    sessions.revoke([get_jwt()["sid"]], reason="logout")
     clear_cookies_if_sent()
 
 
@@ -72,7 +72,7 @@ def revoke_session(session_id):
 @token_required()
 def revoke_all_sessions():
     """Revoke all of the caller's sessions, this one included."""
-    sessions.revoke_all(get_current_user().id)
+    sessions.revoke_all(get_current_user().id, reason="user")
     clear_cookies_if_sent()
 
 
@@ -93,4 +93,4 @@ def change_password(data):
         )
     users.set_password(user, data["new_password"])
     # One commit: the new password and the end of the other sessions land together.
-    sessions.revoke_all(user.id, keep=get_jwt()["sid"])
+    sessions.revoke_all(user.id, reason="password_change", keep=get_jwt()["sid"])

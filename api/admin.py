@@ -50,7 +50,7 @@ def update_user(data, user_id):
     for field, value in data.items():
         setattr(user, field, sorted(set(value)) if field == "roles" else value)
     if lost_roles or disabling:
-        sessions.revoke_all(user.id)  # commits the change with the revocations
+        sessions.revoke_all(user.id, reason="admin")  # commits the change with the revocations
     else:
         db.session.commit()
     return user

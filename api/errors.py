@@ -6,7 +6,6 @@ message=...)` and this module shapes the answer.
 """
 
 import re
-import uuid
 
 from flask import current_app, jsonify
 from flask_jwt_extended.exceptions import CSRFError, WrongTokenError
@@ -15,6 +14,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from api.extensions import db, jwt
+from api.logs import request_id
 from api.revocation import StoreUnavailable
 
 ERROR_CODES = {
@@ -84,10 +84,13 @@ def unexpected_error(exc):
 
 
 def internal_error(original):
-    request_id = uuid.uuid4().hex
-    current_app.logger.error("unhandled exception, request id %s", request_id, exc_info=original)
+    # The id is in the response too: a user's report leads to this line.
+    rid = request_id()
+    current_app.logger.error(
+        "unhandled exception, request id %s", rid, exc_info=original, extra={"request_id": rid}
+    )
     response = error_response(500, *ERROR_CODES[500])
-    response.headers["X-Request-ID"] = request_id
+    response.headers["X-Request-ID"] = rid
     return response
 
 

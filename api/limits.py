@@ -8,6 +8,7 @@ from flask import current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
 
+from api.metrics import count_rate_limit_hit
 from config import ConfigError
 
 
@@ -32,7 +33,7 @@ def refresh_limit():
 
 # One Limiter per process, bound by init_app. (Flask-Limiter keeps the first
 # app's key prefix; only the test suite, which builds many apps, notices.)
-limiter = Limiter(key_func=client_address)
+limiter = Limiter(key_func=client_address, on_breach=count_rate_limit_hit)
 
 # Login, cookie login and register share one budget per address and one per
 # username, so switching between them buys an attacker nothing.

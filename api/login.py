@@ -2,7 +2,7 @@
 
 from flask_smorest import abort
 
-from api import limits, sessions, tokens, users
+from api import limits, metrics, sessions, tokens, users
 from api.cookies import cookie_session
 from api.json_http import Blueprint
 from api.schemas import (
@@ -57,6 +57,7 @@ def start_session(user, cookies):
 
 def check_credentials(credentials):
     user = users.authenticate(credentials["username"], credentials["password"])
+    metrics.LOGINS.labels("failed" if user is None else "ok").inc()
     if user is None:
         abort(401, error="invalid_credentials", message="Wrong username or password.")
     return user

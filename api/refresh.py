@@ -2,7 +2,7 @@
 
 from flask_jwt_extended import get_current_user, get_jwt, get_jwt_request_location
 
-from api import limits, sessions, tokens
+from api import limits, metrics, sessions, tokens
 from api.auth import token_required
 from api.cookies import cookie_session
 from api.json_http import REFRESH_AUTH_DOC, Blueprint
@@ -30,6 +30,7 @@ def refresh():
     # The session carries on; only a password login makes a fresh token.
     pair = tokens.issue_pair(user, claims["sid"], fresh=False, cookies=in_cookies)
     sessions.rotate(claims, pair)
+    metrics.REFRESHES.labels("ok").inc()
     if in_cookies:
         return CookieSessionSchema().dump(cookie_session(user, pair))
     return TokenPairSchema().dump(pair)

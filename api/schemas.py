@@ -78,8 +78,11 @@ class SessionSchema(Schema):
     current = fields.Boolean(metadata={"description": "The session of the token presented"})
 
 
-class HealthSchema(Schema):
+class LivenessSchema(Schema):
     status = fields.String(metadata={"example": "ok"})
+
+
+class HealthSchema(LivenessSchema):
     checks = fields.Dict(
         keys=fields.String(),
         values=fields.String(),

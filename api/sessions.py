@@ -17,6 +17,7 @@ from sqlalchemy import DateTime, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.extensions import db
+from api.metrics import REFRESHES, REUSE_DETECTIONS, REVOCATIONS
 from api.revocation import store
 from api.users import utcnow
 
@@ -111,16 +112,20 @@ def _refuse_rotation(claims, now):
     session = db.session.get(LoginSession, claims["sid"])
     rotated = db.session.get(RotatedRefreshToken, claims["jti"])
     if session is None or session.revoked_at is not None or rotated is None:
+        REFRESHES.labels("revoked").inc()
         abort_token(401, "token_revoked", "The token's session has ended.")
     grace = timedelta(seconds=current_app.config["JWT_REFRESH_GRACE_SECONDS"])
     if now - as_utc(rotated.rotated_at) <= grace:
+        REFRESHES.labels("superseded").inc()
         abort_token(
             401,
             "refresh_token_superseded",
             "This refresh token was just replaced; retry with the newer one.",
         )
     # Someone holds a refresh token that was already used: end the session.
-    revoke([session.id])
+    revoke([session.id], reason="reuse")
+    REFRESHES.labels("reused").inc()
+    REUSE_DETECTIONS.inc()
     abort_token(401, "refresh_token_reused", "This refresh token was used before; log in again.")
 
 
@@ -132,24 +137,26 @@ def token_challenge():
     return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
-def revoke(session_ids):
+def revoke(session_ids, reason):
     """Revoke sessions at once on every worker and instance, and commit them
     together with whatever else the request has pending (a new password).
 
     The store first: if it cannot be reached the caller gets a 503 and nothing
     has changed.
     """
+    ended = 0
     if session_ids:
         ends = db.session.execute(
             select(LoginSession.id, LoginSession.expires_at).where(LoginSession.id.in_(session_ids))
         )
         store().revoke({row.id: as_utc(row.expires_at) for row in ends})
-        db.session.execute(
+        ended = db.session.execute(
             update(LoginSession)
             .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
             .values(revoked_at=utcnow())
-        )
+        ).rowcount
     db.session.commit()
+    REVOCATIONS.labels(reason).inc(ended)
 
 
 def live_sessions(user_id):
@@ -164,15 +171,15 @@ def live_sessions(user_id):
     ).all()
 
 
-def revoke_all(user_id, keep=None):
-    revoke([s.id for s in live_sessions(user_id) if s.id != keep])
+def revoke_all(user_id, reason, keep=None):
+    revoke([s.id for s in live_sessions(user_id) if s.id != keep], reason)
 
 
 def revoke_one(user_id, session_id):
     """Someone else's session, or one that has ended, is 404: as if it did not exist."""
     if session_id not in {s.id for s in live_sessions(user_id)}:
         abort(404, message="No such session.")
-    revoke([session_id])
+    revoke([session_id], reason="user")
 
 
 def prune():

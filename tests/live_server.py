@@ -1,5 +1,6 @@
 """Start the real API under gunicorn on 127.0.0.1 for end-to-end tests."""
 
+import json
 import os
 import secrets
 import signal
@@ -96,6 +97,30 @@ class LiveServer:
 
     def output(self):
         return Path(self.log_path).read_text()
+
+    def log_records(self):
+        """The server's log, one JSON object per line (api/logs.py); a line
+        that is not JSON fails the test."""
+        return [json.loads(line) for line in self.output().splitlines() if line.strip()]
+
+    def access_records(self, path, status=None):
+        return [
+            r
+            for r in self.log_records()
+            if r.get("message") == "request"
+            and r.get("path") == path
+            and (status is None or r.get("status") == status)
+        ]
+
+    def wait_for_access(self, path, status=None, count=1, timeout=5):
+        """gunicorn writes an access line after the response has gone out, so
+        a client can be ahead of it."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.access_records(path, status)) < count:
+            if time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+        return found
 
     def wait_for_output(self, ready, timeout=5):
         """The server's output once `ready(output)` holds: gunicorn writes an

@@ -1,0 +1,97 @@
+"""JSON logs, one object per line, each carrying the request's id.
+
+Every request gets an id: the caller's or the proxy's `X-Request-ID` when it
+is a plain token, a new one otherwise. It is echoed in the response, written
+on every log line of the request and on gunicorn's access line, so a client's
+error report, the proxy's log and this server's log meet on one value.
+"""
+
+import logging
+import re
+import sys
+import uuid
+
+from flask import g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+from config import ConfigError
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Anything else a client sends could forge or flood log lines: replaced.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+_HANDLER_NAME = "jwt-api-json"
+
+
+def json_formatter():
+    return JsonFormatter(
+        "{levelname}{name}{message}",
+        style="{",
+        timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger"},
+    )
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to every record logged while a request is served."""
+
+    def filter(self, record):
+        if not hasattr(record, "request_id") and has_request_context():
+            record.request_id = g.get("request_id")
+        return True
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test runner swaps it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def json_handler():
+    handler = StderrHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(json_formatter())
+    handler.addFilter(RequestIdFilter())
+    return handler
+
+
+def configure_logging(level):
+    """The root logger writes JSON to stderr: the app's own lines and those of
+    its libraries (SQLAlchemy, Flask-Limiter, alembic) alike. Idempotent."""
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME]
+    root.addHandler(json_handler())
+    root.setLevel(level)
+
+
+def request_id():
+    """This request's id (made on first use, so error handlers always have one)."""
+    if "request_id" not in g:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _PLAIN_ID.match(incoming) else uuid.uuid4().hex
+    return g.request_id
+
+
+def assign_request_id():
+    request_id()
+
+
+def echo_request_id(response):
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    return response
+
+
+def init_app(app):
+    level = app.config["LOG_LEVEL"]
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    # Before Flask's own default handler would be added to app.logger.
+    configure_logging(level)
+    # First of all hooks, so that even a refused body is logged with its id.
+    app.before_request_funcs.setdefault(None, []).insert(0, assign_request_id)
+    app.after_request(echo_request_id)

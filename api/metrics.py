@@ -1,0 +1,94 @@
+"""Prometheus metrics at `/metrics`, summed over every gunicorn worker.
+
+Under gunicorn, gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a fresh
+directory before anything imports prometheus_client: each worker then writes
+its values to files there and a scrape adds them up (prometheus_client's
+multiprocess mode), so whichever worker answers, the figures are the server's.
+Without it (flask run, tests) the process's own registry serves.
+"""
+
+import os
+import time
+
+from flask import Blueprint, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUEST_LATENCY = Histogram(
+    "jwt_api_request_duration_seconds",
+    "Time to answer a request, by route template (unmatched paths share one).",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+LOGINS = Counter("jwt_api_logins", "Password logins, by result (ok, failed).", ["result"])
+REFRESHES = Counter(
+    "jwt_api_refreshes",
+    "Refresh token rotations, by result (ok, superseded, reused, revoked).",
+    ["result"],
+)
+REUSE_DETECTIONS = Counter(
+    "jwt_api_refresh_reuse_detections",
+    "Rotated-out refresh tokens presented after the grace window: the session was revoked.",
+)
+REVOCATIONS = Counter(
+    "jwt_api_session_revocations",
+    "Login sessions revoked, by reason (logout, user, password_change, admin, reuse).",
+    ["reason"],
+)
+RATE_LIMIT_HITS = Counter(
+    "jwt_api_rate_limit_hits", "Requests refused by a rate limit, by route.", ["route"]
+)
+
+blp = Blueprint("metrics", __name__)
+
+
+@blp.get("/metrics")
+def metrics():
+    return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _registry():
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def route():
+    """The matched rule (`/api/notes/<int:note_id>`), never the raw path: one
+    series per route, whatever paths clients make up."""
+    return request.url_rule.rule if request.url_rule else "unmatched"
+
+
+def count_rate_limit_hit(_limit):
+    RATE_LIMIT_HITS.labels(route()).inc()
+
+
+def _start_timer():
+    g.metrics_started = time.perf_counter()
+
+
+def _observe(response):
+    started = g.get("metrics_started")
+    if started is not None:
+        elapsed = time.perf_counter() - started
+        REQUEST_LATENCY.labels(request.method, route(), response.status_code).observe(elapsed)
+    return response
+
+
+def init_app(app):
+    if not app.config["METRICS_ENABLED"]:
+        return
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
+    # after_request hooks run last-registered first: this one, registered
+    # early, sees the response every other hook has finished.
+    app.after_request(_observe)
+    app.register_blueprint(blp)
