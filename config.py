@@ -60,7 +60,11 @@ class Config:
     ENV_NAME = "base"
     SECRET_KEY = env_str("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", "sqlite:///app.db"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No ping before each use of a pooled connection: it would double the
+    # round trips of every request. A dropped connection fails once instead
+    # and the pool starts afresh (api/reads.py). Connections to a server are
+    # also recycled after 30 minutes (api/__init__.py), inside idle timeouts.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
     MAX_CONTENT_LENGTH = 64 * 1024
     HOST = env_str("HOST", "127.0.0.1")
     PORT = env_int("PORT", "8000", high=65535)

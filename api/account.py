@@ -7,6 +7,7 @@ from flask_smorest import abort
 
 from api import limits, sessions, users
 from api.auth import token_required
+from api.extensions import db
 from api.json_http import AUTH_DOC, READ_AUTH_DOC, Blueprint
 from api.schemas import PasswordChangeSchema, SessionSchema
 
@@ -84,7 +85,7 @@ def revoke_all_sessions():
 @blp.response(204)
 def change_password(data):
     """Change the password (fresh token only); every other session ends."""
-    user = get_current_user()
+    user = db.session.get(users.User, get_current_user().id)
     if not users.check_password(user, data["current_password"]):
         abort(
             422,

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt as pyjwt
-from flask import current_app
+from flask import current_app, g
 from flask_jwt_extended.exceptions import JWTDecodeError
 
-from api import users
+from api import token_parsing, users
 from api.extensions import jwt
 
 # RFC 9068 / RFC 8725 §3.11: explicit typing keeps one kind of token from
@@ -128,6 +128,8 @@ def _is_int(value):
 
 
 def init_app(app):
+    token_parsing.install()
+
     # The key is chosen by kid and pinned to its one algorithm (api/keyring.py).
     @jwt.decode_key_loader
     def verification_key(header, claims):
@@ -137,6 +139,9 @@ def init_app(app):
     # Every token names a live user: a deleted or disabled one is refused.
     @jwt.user_lookup_loader
     def load_user(_header, claims):
+        # The database store's revocation check brought the user already.
+        if "token_user" in g:
+            return g.token_user
         return users.active_user(claims["sub"])
 
     config = app.config

@@ -1,0 +1,43 @@
+"""Parse each token once, not four times.
+
+To verify one request, flask-jwt-extended asks PyJWT about the token four
+times (its claims, its header, the verified decode, its header again), and
+PyJWT parses the token's segments afresh each time (base64 with a check of
+every character, then the header's JSON): about half the cost of verifying.
+Clients also present the same token for its whole life (an access token for
+60 s).
+
+That parse is a pure function of the token's text and verifies nothing, so it
+is kept here, per process, for the most recent tokens. Everything that
+verifies still runs on every call: the signature with the pinned algorithm and
+key, `exp`, `nbf`, `iss`, `aud`, the token's shape (api/tokens.py), the
+revocation check. A token that fails to parse is never kept.
+"""
+
+from functools import lru_cache
+
+from jwt import api_jws
+
+MAX_TOKENS = 1024
+# Longer texts are parsed each time: the cache holds at most ~4 MB.
+MAX_TOKEN_LENGTH = 4096
+
+
+def install():
+    """Give PyJWT's shared PyJWS object (the one flask-jwt-extended's
+    jwt.decode and jwt.get_unverified_header use) a memory. Idempotent."""
+    jws = api_jws._jws_global_obj
+    if getattr(jws, "parse_cache", None) is not None:
+        return
+    parse_afresh = jws._load
+    remembered = lru_cache(maxsize=MAX_TOKENS)(parse_afresh)
+
+    def load(token):
+        if not isinstance(token, str | bytes) or len(token) > MAX_TOKEN_LENGTH:
+            return parse_afresh(token)
+        payload, signing_input, header, signature = remembered(token)
+        # Callers own the header they get (flask-jwt-extended keeps it in g).
+        return payload, signing_input, dict(header), signature
+
+    jws._load = load
+    jws.parse_cache = remembered

@@ -1,0 +1,317 @@
+"""`make bench`: the API under gunicorn on 127.0.0.1, driven by wrk.
+
+For each backend (SQLite; PostgreSQL + Redis) and algorithm (HS256, RS256) it
+starts a production server (2 workers) and measures, one after the other, a
+bare JSON route of the same app (`/api/health/live`: every hook, no auth, no
+database) as the ceiling, then the authenticated cases. Each case gets a warm-up
+and then `--seconds` of load at `--connections`; its requests/s and p99 are
+reported as ratios to the bare route measured on the same server in the same
+run. Then it prints the CPU per request in process (bench/cpu.py) and the
+memory per worker. Nothing is asserted: figures are reported, targets marked.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench.cpu import PASSWORD
+from tests.live_server import LiveServer, server_env
+
+ROOT = Path(__file__).resolve().parent.parent
+WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
+LOGIN_BODY = json.dumps({"username": "bench", "password": PASSWORD})
+# The limiter stays on (its cost is part of every request) with limits the
+# benchmark cannot reach: it measures the token path, not the 429s.
+UNREACHABLE_LIMIT = "100000000 per minute"
+TARGETS = {"HS256": 0.70, "RS256": 0.55}
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class Result:
+    backend: str
+    case: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    bare: "Result | None" = None
+
+    @property
+    def ratio(self):
+        return self.rps / self.bare.rps if self.bare else 1.0
+
+    @property
+    def p99_ratio(self):
+        return self.p99_ms / self.bare.p99_ms if self.bare else 1.0
+
+
+def wrk(url, seconds, connections, threads, method="GET", headers=None, body=None, tokens=None):
+    env = dict(os.environ, BENCH_METHOD=method, BENCH_THREADS=str(threads))
+    env["BENCH_HEADERS"] = "\n".join(f"{k}: {v}" for k, v in (headers or {}).items())
+    if body is not None:
+        env["BENCH_BODY"] = body
+    if tokens is not None:
+        env["BENCH_REFRESH_TOKENS"] = " ".join(tokens)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+    output = subprocess.run(
+        [*command, "-s", str(WRK_SCRIPT), url], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def measure(server, backend, case, args, bare=None, **request):
+    """A warm-up, then the measured run."""
+    url = server.url + request.pop("path")
+    make_tokens = request.pop("make_tokens", None)
+    for seconds in (args.warmup, args.seconds):
+        extra = {"tokens": make_tokens()} if make_tokens else {}
+        raw = wrk(url, seconds, args.connections, args.threads, **request, **extra)
+    errors = sum(raw[k] for k in raw if k.endswith("errors") or k == "timeouts")
+    return Result(
+        backend,
+        case,
+        rps=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=errors,
+        bare=bare,
+    )
+
+
+def login(url, cookies=False):
+    path = "/api/auth/cookie/login" if cookies else "/api/auth/login"
+    answer = requests.post(
+        url + path, data=LOGIN_BODY, headers={"Content-Type": "application/json"}, timeout=30
+    )
+    answer.raise_for_status()
+    return answer
+
+
+def run_server_cases(server, backend, algorithm, args):
+    url = server.url
+    register = requests.post(
+        url + "/api/auth/register",
+        data=LOGIN_BODY,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert register.status_code in (201, 409), register.text
+    bare_case = f"bare route ({algorithm} server)"
+    bare = measure(server, backend, bare_case, args, path="/api/health/live")
+    results = [bare]
+
+    def me(case, headers):
+        return measure(server, backend, case, args, bare=bare, path="/api/me", headers=headers)
+
+    # Fresh tokens for each case: access tokens live 60 s by default.
+    bearer = login(url).json()["access_token"]
+    results.append(me(f"GET /api/me, bearer {algorithm}", {"Authorization": f"Bearer {bearer}"}))
+    if algorithm != "HS256":
+        return results
+    jar = login(url, cookies=True).cookies
+    cookie = f"access_token_cookie={jar['access_token_cookie']}"
+    results.append(me("GET /api/me, cookies HS256", {"Cookie": cookie}))
+
+    def refresh_tokens():
+        # One session per connection and a spare each, so no token waits.
+        return [login(url).json()["refresh_token"] for _ in range(args.connections * 2)]
+
+    results.append(
+        measure(
+            server,
+            backend,
+            "POST /api/auth/refresh (bearer)",
+            args,
+            bare=bare,
+            path="/api/auth/refresh",
+            method="POST",
+            make_tokens=refresh_tokens,
+        )
+    )
+    results.append(
+        measure(
+            server,
+            backend,
+            "POST /api/auth/login (argon2id)",
+            args,
+            bare=bare,
+            path="/api/auth/login",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=LOGIN_BODY,
+        )
+    )
+    return results
+
+
+def key_material(workdir, algorithm):
+    if algorithm.startswith("HS"):
+        return {}
+    from api.keys import generate_key_files, write_private_files
+
+    folder = workdir / f"keys-{algorithm}"
+    if not folder.exists():
+        write_private_files(folder, generate_key_files(algorithm))
+    return {
+        "JWT_ALGORITHM": algorithm,
+        "JWT_SECRET_KEY": "",
+        "JWT_PRIVATE_KEY_FILE": str(folder / "jwt_key"),
+        "JWT_PUBLIC_KEY_FILE": str(folder / "jwt_key.pub"),
+    }
+
+
+@contextmanager
+def backend_settings(backend):
+    """Environment for one backend; a PostgreSQL database and Redis keys of
+    the benchmark's own, removed afterwards."""
+    if backend == "sqlite":
+        yield {}
+        return
+    import redis
+    from sqlalchemy import create_engine, text
+
+    name = f"jwt_api_bench_{uuid.uuid4().hex[:8]}"
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    admin = create_engine(POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield {
+            "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
+            "REDIS_URL": REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+        }
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def worker_memory(master_pid):
+    """(RSS, PSS) in MiB of each worker: PSS splits the pages a worker still
+    shares with the preloaded master, so it is what one more worker costs."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        fields = dict(line.split(":", 1) for line in rollup.splitlines()[1:])
+        sizes.append(tuple(int(fields[k].split()[0]) / 1024 for k in ("Rss", "Pss")))
+    return sizes
+
+
+def run_backend(backend, workdir, args):
+    results, memory = [], []
+    with backend_settings(backend) as settings:
+        for algorithm in ("HS256", "RS256"):
+            instance = workdir / f"{backend}-{algorithm}"
+            instance.mkdir()
+            env = server_env(instance, **settings, **key_material(workdir, algorithm))
+            env.update(
+                WEB_CONCURRENCY=str(args.workers),
+                RATELIMIT_LOGIN=UNREACHABLE_LIMIT,
+                RATELIMIT_REFRESH=UNREACHABLE_LIMIT,
+                LOG_LEVEL="WARNING",
+            )
+            server = LiveServer(env, instance / "gunicorn.log").start(timeout=60)
+            try:
+                results += run_server_cases(server, backend, algorithm, args)
+                memory += worker_memory(server.process.pid)
+            finally:
+                server.stop()
+    return results, memory
+
+
+def table(results):
+    lines = [
+        "| backend | case | req/s | p50 ms | p99 ms | req/s ÷ bare | p99 ÷ bare p99 | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = f"{r.ratio:.2f}{target_mark(r)}" if r.bare else "1.00 (ceiling)"
+        p99 = f"{r.p99_ratio:.2f}" if r.bare else "1.00"
+        lines.append(
+            f"| {r.backend} | {r.case} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {ratio} | {p99} | {r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def target_mark(result):
+    """✓/✗ against the issue's targets, for the cases that have one."""
+    for algorithm, target in TARGETS.items():
+        if result.case == f"GET /api/me, bearer {algorithm}":
+            met = result.ratio >= target and result.p99_ratio <= 2
+            return f" {'✓' if met else '✗'} (≥ {target:.2f})"
+    return ""
+
+
+def cpu_table(n):
+    lines = []
+    for algorithm in ("HS256", "RS256"):
+        output = subprocess.run(
+            [sys.executable, "-m", "bench.cpu", "--algorithm", algorithm, "-n", str(n)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        lines += output.strip().splitlines()
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per case")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per case")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--backends", default="sqlite,postgres+redis")
+    parser.add_argument("--cpu-requests", type=int, default=3000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("error: wrk is not installed (Debian: apt-get install wrk)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="jwt-api-bench-"))
+    try:
+        results, memory = [], []
+        for backend in args.backends.split(","):
+            got, mem = run_backend(backend, workdir, args)
+            results += got
+            memory += mem
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\n{args.workers} gunicorn workers (gthread), wrk -t{args.threads} "
+          f"-c{args.connections}, {args.seconds} s per case after {args.warmup} s of warm-up, "
+          f"{os.cpu_count()} cores\n")  # fmt: skip
+    print(table(results))
+    rss = sum(m[0] for m in memory) / len(memory)
+    pss = sum(m[1] for m in memory) / len(memory)
+    print(f"\nMemory per worker (mean of {len(memory)}): RSS {rss:.0f} MiB, PSS {pss:.0f} MiB")
+    print("\nCPU per request in process (Flask test client, SQLite):")
+    print(cpu_table(args.cpu_requests))
+    if any(r.errors for r in results):
+        sys.exit("error: some requests failed (see the errors column)")
+
+
+if __name__ == "__main__":
+    main()
