@@ -28,12 +28,10 @@ def require_nginx():
 @pytest.fixture
 def deployment(postgres_url, redis_settings):
     require_nginx()
-    base_env = {k: v for k, v in os.environ.items() if k != "CI"}
     with Deployment(
         postgres_url,
         redis_settings["REDIS_URL"],
         redis_settings["REDIS_KEY_PREFIX"],
-        base_env=base_env,
     ) as d:
         d.session = requests.Session()
         d.session.verify = str(d.ca_file)
