@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate clean
+.PHONY: run test lint format migrate deploy-local clean
 
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
@@ -25,6 +25,10 @@ format: $(VENV)/.dev
 
 migrate: $(VENV)/.runtime
 	$(FLASK) db upgrade
+
+# nginx (TLS) in front of two gunicorn instances on 127.0.0.1: deploy/README.md.
+deploy-local: $(VENV)/.runtime
+	$(BIN)/python -m deploy.local
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
