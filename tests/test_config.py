@@ -126,6 +126,8 @@ def test_unknown_app_config_is_refused():
         ({"DATABASE_URL": "notaurl"}, "DATABASE_URL cannot be used: Could not parse"),
         ({"DATABASE_URL": "mysql://u:pw@db/app"}, "DATABASE_URL cannot be used: No module"),
         ({"PORT": "70000"}, "PORT must be a whole number from 1 to 65535"),
+        ({"TRUSTED_PROXY_HOPS": "-1"}, "TRUSTED_PROXY_HOPS must be a whole number from 0 to 10"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not 'LOUD'"),
     ],
 )
 def test_unusable_numbers_stop_the_start_with_one_line(tmp_path, env, complaint):

@@ -37,6 +37,7 @@ def test_login_and_me_many_times_across_workers(server):
         f"{url}/api/auth/login", json={"username": "bob", "password": PASSWORD}, timeout=10
     ).json()
     headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    before = me_served(url)
 
     def call_me(_):
         # A new connection each time, so the calls spread over the workers.
@@ -51,6 +52,31 @@ def test_login_and_me_many_times_across_workers(server):
     served = server.wait_for_access("/api/me", 200, count=240)
     assert len(served) == 240
     assert len({r["pid"] for r in served}) >= 2, server.output()[-2000:]
+    # Whichever worker answers the scrape, it counts what all of them served.
+    assert me_served(url) - before == 240
+
+
+def me_served(url):
+    """`GET /api/me` answered 200, as /metrics counts it."""
+    wanted = 'jwt_api_request_duration_seconds_count{method="GET",route="/api/me",status="200"}'
+    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(wanted):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_every_log_line_is_json_with_a_request_id(server):
+    response = requests.get(
+        f"{server.url}/api/health/live", headers={"X-Request-ID": "probe-1"}, timeout=10
+    )
+    assert response.headers["X-Request-ID"] == "probe-1"
+    (record,) = server.wait_for_access("/api/health/live", 200)
+    assert record["request_id"] == "probe-1"
+    assert record["method"] == "GET" and record["remote_addr"] == "127.0.0.1"
+    assert record["duration_ms"] >= 0 and record["bytes"] > 0
+    # log_records() fails on any line that is not JSON, gunicorn's own included.
+    loggers = {r["logger"] for r in server.log_records()}
+    assert {"gunicorn.error", "gunicorn.access"} <= loggers
 
 
 def test_cookie_flow_over_http(server):
