@@ -7,6 +7,7 @@ them; otherwise in each process's memory (a limit then applies per worker).
 from flask import current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
+from redis import RedisError
 
 from api.metrics import count_rate_limit_hit
 from config import ConfigError
@@ -59,3 +60,35 @@ def init_app(app):
         options = {"socket_connect_timeout": 1, "socket_timeout": 1}
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
     limiter.init_app(app)
+    _keep_answer_without_headers(app)
+
+
+def _keep_answer_without_headers(app):
+    """Flask-Limiter counts a request before its view, then reads the count
+    again after it, in an after_request hook, for the X-RateLimit-* and
+    Retry-After headers. Should Redis go away in between, that read raised
+    outside every error handler and the view's answer, already committed (a
+    new session, a rotated refresh token), became a 500. The limit has been
+    enforced by then: the answer goes out, without those headers."""
+    if not app.config["RATELIMIT_ENABLED"]:
+        return  # Flask-Limiter added no hooks
+    hooks = app.after_request_funcs.setdefault(None, [])
+    for index, hook in enumerate(hooks):
+        if getattr(hook, "func", None) is getattr(Limiter, "_Limiter__inject_headers", None):
+            hooks[index] = _headers_if_reachable(hook)
+            return
+    raise RuntimeError("Flask-Limiter's header hook was not found: check api/limits.py")
+
+
+def _headers_if_reachable(inject_headers):
+    def hook(response):
+        try:
+            return inject_headers(response)
+        except RedisError as exc:
+            current_app.logger.error(
+                "rate-limit store unavailable after the view; answered without its headers: %s",
+                type(exc).__name__,
+            )
+            return response
+
+    return hook

@@ -146,3 +146,26 @@ def test_limits_are_off_when_disabled(make_app, fresh):
     client = make_app(RATELIMIT_ENABLED=False, RATELIMIT_LOGIN="1 per minute").test_client()
     for _ in range(5):
         assert login(client, fresh.name(), fresh.addr()).status_code == 401
+
+
+def test_store_lost_after_the_view_keeps_the_answer(make_app, monkeypatch, fresh):
+    """The limit was counted before the view; Redis going away before the
+    headers are read leaves the view's answer (here, a new session) whole,
+    not a 500. Found by tests/test_faults.py."""
+    import redis
+
+    from api.limits import limiter
+
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    client = app.test_client()
+    client.post("/api/auth/register", json={"username": fresh.name(), "password": PASSWORD})
+    strategy = limiter.limiter
+
+    def unreachable(*_args, **_kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(strategy, "get_window_stats", unreachable)
+    response = login(client, fresh.name(), "10.0.0.1", password=PASSWORD)
+    assert response.status_code == 200, response.json
+    assert response.json["access_token"]
+    assert "X-RateLimit-Remaining" not in response.headers
