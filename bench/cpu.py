@@ -15,21 +15,20 @@ PASSWORD = "benchmark password"  # noqa: S105 - a throwaway user in a temp datab
 
 def build_app(instance, algorithm):
     """A production app on SQLite in `instance`, migrated, with one user."""
-    os.environ.update(key_env(instance, algorithm))
-    os.environ.update(
-        APP_CONFIG="production",
-        INSTANCE_PATH=str(instance),
-        DATABASE_URL=f"sqlite:///{instance}/app.db",
-        RATELIMIT_ENABLED="false",
-        LOG_LEVEL="WARNING",
-        METRICS_ENABLED="true",
-    )
+    os.environ["INSTANCE_PATH"] = str(instance)
     from flask_migrate import upgrade
 
     from api import create_app
-    from config import CONFIGS
 
-    app = create_app(CONFIGS["production"])
+    app = create_app(
+        {
+            "APP_CONFIG": "production",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance}/app.db",
+            "RATELIMIT_ENABLED": False,
+            "LOG_LEVEL": "WARNING",
+            **key_settings(instance, algorithm),
+        }
+    )
     with app.app_context():
         upgrade()
     client = app.test_client()
@@ -37,21 +36,20 @@ def build_app(instance, algorithm):
     return app
 
 
-def key_env(instance, algorithm):
-    """Signing material for `algorithm` (HS256 secret or an RS256 PEM pair)."""
-    secret = os.urandom(48).hex()
-    env = {"SECRET_KEY": secret, "JWT_ALGORITHM": algorithm}
+def key_settings(instance, algorithm):
+    """Signing material for `algorithm`: an HS* secret, or a new PEM pair."""
+    settings = {"SECRET_KEY": os.urandom(48).hex(), "JWT_ALGORITHM": algorithm}
     if algorithm.startswith("HS"):
-        env["JWT_SECRET_KEY"] = os.urandom(48).hex()
-        return env
+        return {**settings, "JWT_SECRET_KEY": os.urandom(48).hex()}
     from api.keys import generate_key_files, write_private_files
 
     keys = Path(instance) / "keys"
     write_private_files(keys, generate_key_files(algorithm))
-    env["JWT_PRIVATE_KEY_FILE"] = str(keys / "jwt_key")
-    env["JWT_PUBLIC_KEY_FILE"] = str(keys / "jwt_key.pub")
-    return env
-    return env
+    return {
+        **settings,
+        "JWT_PRIVATE_KEY_FILE": str(keys / "jwt_key"),
+        "JWT_PUBLIC_KEY_FILE": str(keys / "jwt_key.pub"),
+    }
 
 
 def cases(client):
