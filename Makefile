@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate deploy-local clean
+.PHONY: run test bench lint format migrate deploy-local clean
 
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
@@ -14,6 +14,13 @@ test: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+
+# The API under load (BENCHMARKS.md): wrk from Debian, installed when missing.
+# BENCH_ARGS: e.g. "--seconds 30 --backends sqlite"; see python -m bench.run -h.
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null || { echo "installing wrk (apt-get)"; \
+	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -82,12 +82,10 @@ logger_class = JSONLogger
 
 def post_fork(server, worker):
     # Connection pools must not be shared across a fork: give each worker its own.
-    app = server.app.wsgi()
-    with app.app_context():
-        from api.extensions import db
+    from api.reads import engines
 
-        for engine in db.engines.values():
-            engine.dispose(close=False)
+    for engine in engines(server.app.wsgi()):
+        engine.dispose(close=False)
 
 
 def child_exit(server, worker):

@@ -71,14 +71,16 @@ def trust_proxies(app):
 def init_database(app, db):
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    from api import reads
+
+    config = app.config
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Not SQLite's: an in-memory database lives only as long as its connection.
-        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(
-            app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-        )
+        options = config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
         options.setdefault("pool_recycle", 1800)
     try:
         db.init_app(app)  # builds the engine: a bad URL or a missing driver fails here
+        reads.init_app(app)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
 

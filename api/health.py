@@ -6,13 +6,12 @@ touches nothing else, so a database outage never gets healthy workers killed.
 revocation store answer too (send traffic only while this is 200).
 """
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import error_response
-from api.extensions import db
 from api.json_http import Blueprint
-from api.revocation import StoreUnavailable, store
+from api.reads import read_row
+from api.revocation import SELECT_ONE, StoreUnavailable, store
 from api.schemas import HealthSchema, LivenessSchema
 
 blp = Blueprint("health", __name__, url_prefix="/api", description="Health")
@@ -31,11 +30,12 @@ def live():
 def health():
     """Readiness: 200 when the database and the revocation store answer, else 503."""
     checks = {
-        "database": _check(lambda: db.session.execute(text("SELECT 1"))),
+        # read_row: after a database restart, a dropped pooled connection is
+        # replaced, not reported as an outage.
+        "database": _check(lambda: read_row(SELECT_ONE, {})),
         "revocation_store": _check(store().ping),
     }
     if "unavailable" in checks.values():
-        db.session.rollback()
         message = "A backing service is unavailable."
         extra = {"status": "unavailable", "checks": checks}
         return error_response(503, "service_unavailable", message, extra=extra)

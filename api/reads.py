@@ -14,14 +14,41 @@ on a new one. Writes answer 503 once and the client retries.
 """
 
 from flask import current_app
+from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError
 
 from api.extensions import db
 
 
+def init_app(app):
+    """PostgreSQL: a second, small pool on the same server for read_row, in
+    autocommit (no BEGIN, no ROLLBACK) and with no reset when a connection
+    goes back, which in autocommit has no transaction to end. SQLite: the
+    app's own engine; there are no round trips to save, and an in-memory
+    database lives in one connection."""
+    config = app.config
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        return
+    app.extensions["read_engine"] = create_engine(
+        uri,
+        **config["SQLALCHEMY_ENGINE_OPTIONS"],
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+    )
+
+
+def engines(app):
+    """Every engine of `app`, for whoever must dispose of them (a fork)."""
+    with app.app_context():
+        found = list(db.engines.values())
+    read_engine = app.extensions.get("read_engine")
+    return [*found, read_engine] if read_engine is not None else found
+
+
 def read_row(statement, params):
     """The first row of `statement` (a Core select built once), or None."""
-    engine = _engine()
+    engine = current_app.extensions.get("read_engine") or db.engine
     try:
         return _first(engine, statement, params)
     except DBAPIError as exc:
@@ -33,16 +60,3 @@ def read_row(statement, params):
 def _first(engine, statement, params):
     with engine.connect() as connection:
         return connection.execute(statement, params).first()
-
-
-def _engine():
-    """PostgreSQL: autocommit (no BEGIN/ROLLBACK round trips); SQLite has no
-    round trips to save and its in-memory databases live in one connection."""
-    engines = current_app.extensions.setdefault("read_engines", {})
-    engine = db.engine
-    if engine not in engines:
-        autocommit = engine.dialect.name != "sqlite"
-        engines[engine] = (
-            engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
-        )
-    return engines[engine]

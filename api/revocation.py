@@ -15,9 +15,10 @@ import redis
 from flask import current_app, g
 from sqlalchemy import bindparam, select, text
 
-from api.extensions import db, jwt
+from api.extensions import jwt
 from api.reads import read_row
 
+SELECT_ONE = text("SELECT 1")
 # Kept a little past the session's end, for instances whose clocks differ.
 EXPIRY_MARGIN_SECONDS = 300
 
@@ -46,7 +47,7 @@ class DatabaseStore:
         return row.sid is None or row.revoked_at is not None
 
     def ping(self):
-        db.session.execute(text("SELECT 1"))
+        read_row(SELECT_ONE, {})
 
 
 @cache

@@ -13,13 +13,14 @@ memory per worker. Nothing is asserted: figures are reported, targets marked.
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -50,6 +51,7 @@ class Result:
     errors: int
     bare: "Result | None" = None
     reruns: int = 0
+    cpu_us: dict = field(default_factory=dict)  # CPU per request by process, µs
 
     @property
     def ratio(self):
@@ -91,12 +93,18 @@ def measure(server, backend, case, args, bare=None, **request):
     while reruns < 3:
         reruns += 1
         extra = {"tokens": make_tokens()} if make_tokens else {}
-        before = worker_cpu(server.process.pid)
+        before = worker_cpu(server.process.pid), cpu_by_service(), wrk_cpu()
         raw = wrk(url, args.seconds, args.connections, args.threads, **request, **extra)
-        busy = [after - before.get(pid, 0) for pid, after in worker_cpu(server.process.pid).items()]
+        after = worker_cpu(server.process.pid), cpu_by_service(), wrk_cpu()
+        busy = [used - before[0].get(pid, 0) for pid, used in after[0].items()]
         if min(busy) >= 0.25 * max(busy):
             break
     errors = sum(raw[k] for k in raw if k.endswith("errors") or k == "timeouts")
+    cpu = {
+        "gunicorn": sum(busy),
+        **{name: after[1][name] - before[1][name] for name in SERVICES},
+        "wrk": after[2] - before[2],
+    }
     return Result(
         backend,
         case,
@@ -106,6 +114,7 @@ def measure(server, backend, case, args, bare=None, **request):
         errors=errors,
         bare=bare,
         reruns=reruns,
+        cpu_us={name: seconds / raw["requests"] * 1e6 for name, seconds in cpu.items()},
     )
 
 
@@ -237,6 +246,32 @@ def worker_cpu(master_pid):
     return used
 
 
+# The servers that share the machine's cores with the API (and with wrk).
+SERVICES = {"PostgreSQL": "postgres", "Redis": "redis-server"}
+
+
+def cpu_by_service():
+    """CPU seconds used so far by all processes of each of SERVICES."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(SERVICES, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+        for service, command in SERVICES.items():
+            if name == command:
+                fields = rest.split()
+                used[service] += (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def wrk_cpu():
+    """CPU seconds used so far by finished child processes (the wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker_memory(master_pid):
     """(RSS, PSS) in MiB of each worker: PSS splits the pages a worker still
     shares with the preloaded master, so it is what one more worker costs."""
@@ -286,6 +321,19 @@ def table(results):
     return "\n".join(lines)
 
 
+def cpu_table(results):
+    names = ["gunicorn", *SERVICES, "wrk"]
+    lines = [
+        "| backend | case | " + " | ".join(names) + " | all |",
+        "|---|---|" + "---:|" * (len(names) + 1),
+    ]
+    for r in results:
+        cells = [f"{r.cpu_us[name]:,.0f}" for name in names]
+        total = sum(r.cpu_us[name] for name in names)
+        lines.append(f"| {r.backend} | {r.case} | " + " | ".join(cells) + f" | {total:,.0f} |")
+    return "\n".join(lines)
+
+
 def target_mark(result):
     """✓/✗ against the issue's targets, for the cases that have one."""
     for algorithm, target in TARGETS.items():
@@ -295,7 +343,7 @@ def target_mark(result):
     return ""
 
 
-def cpu_table(n):
+def in_process_table(n):
     lines = []
     for algorithm in ("HS256", "RS256"):
         output = subprocess.run(
@@ -335,11 +383,13 @@ def main():
           f"-c{args.connections}, {args.seconds} s per case after {args.warmup} s of warm-up, "
           f"{os.cpu_count()} cores\n")  # fmt: skip
     print(table(results))
+    print("\nCPU per request under load, µs, by process (the same runs; wrk is the load tool):\n")
+    print(cpu_table(results))
     rss = sum(m[0] for m in memory) / len(memory)
     pss = sum(m[1] for m in memory) / len(memory)
     print(f"\nMemory per worker (mean of {len(memory)}): RSS {rss:.0f} MiB, PSS {pss:.0f} MiB")
     print("\nCPU per request in process (Flask test client, SQLite):")
-    print(cpu_table(args.cpu_requests))
+    print(in_process_table(args.cpu_requests))
     if any(r.errors for r in results):
         sys.exit("error: some requests failed (see the errors column)")
 

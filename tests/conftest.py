@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, text
 
 from api import create_app
 from api.extensions import db
+from api.reads import engines
 
 PASSWORD = "correct horse battery"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -34,8 +35,8 @@ def app_factory(base, build_schema):
 
     yield factory
     for app in built:
-        with app.app_context():
-            db.engine.dispose()
+        for engine in engines(app):
+            engine.dispose()
 
 
 @pytest.fixture

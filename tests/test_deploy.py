@@ -86,6 +86,21 @@ def nginx_logged(d, request_id, timeout=5):
         time.sleep(0.05)
 
 
+def raw_tls_request(d, head):
+    """`head` (request line and headers) as sent, over TLS, and nginx's answer."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(d.ca_file))
+    raw = socket.create_connection(("127.0.0.1", d.https_port), timeout=TIMEOUT)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(f"{head}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    return answer.decode("latin-1")
+
+
 def assert_json_error(response, status, error):
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
@@ -206,6 +221,12 @@ def test_nginx_answers_its_own_errors_as_json(deployment):
         refused = call(d, "GET", path)
         assert_json_error(refused, 404, "not_found")
         assert refused.headers["Server"] == "nginx"  # server_tokens off: no version
+        assert refused.headers["Strict-Transport-Security"] == "max-age=63072000"
+    # A transfer coding nginx does not know: refused before any instance sees it.
+    answer = raw_tls_request(d, "POST /api/auth/login HTTP/1.1\r\nTransfer-Encoding: gzip")
+    assert answer.startswith("HTTP/1.1 501 "), answer
+    assert "Content-Type: application/json" in answer, answer
+    assert '"error": "not_implemented"' in answer and "<html" not in answer.lower()
     # The instances do serve it, on their private addresses.
     assert requests.get(f"{d.instances[0].url}/metrics", timeout=TIMEOUT).status_code == 200
 

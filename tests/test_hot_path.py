@@ -160,15 +160,43 @@ def test_the_read_runs_in_autocommit_on_postgres(pg_store_app):
     client = pg_store_app.test_client()
     token = AuthActions(client).registered_pair()["access_token"]
     with pg_store_app.app_context():
-        engine = db.engine
+        engines = {"default": db.engine, "reads": pg_store_app.extensions["read_engine"]}
     seen = []
 
-    def record(conn, _cursor, statement, *_args):
-        seen.append((statement.split()[0], conn.connection.dbapi_connection.autocommit))
+    def recorder(name):
+        def record(conn, _cursor, statement, *_args):
+            autocommit = conn.connection.dbapi_connection.autocommit
+            seen.append((name, statement.split()[0], autocommit))
 
-    event.listen(engine, "before_cursor_execute", record)
+        return record
+
+    listeners = [(engine, recorder(name)) for name, engine in engines.items()]
+    for engine, listener in listeners:
+        event.listen(engine, "before_cursor_execute", listener)
     try:
         assert client.get("/api/me", headers=bearer(token)).status_code == 200
     finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert seen == [("SELECT", True)]
+        for engine, listener in listeners:
+            event.remove(engine, "before_cursor_execute", listener)
+    assert seen == [("reads", "SELECT", True)]
+
+
+def test_readiness_after_a_dropped_connection_is_not_an_outage(pg_store_app):
+    client = pg_store_app.test_client()
+    assert client.get("/api/health/ready").status_code == 200
+    assert terminate_app_connections() >= 1
+    ready = client.get("/api/health/ready")
+    assert ready.status_code == 200, ready.json
+    assert ready.json["checks"] == {"database": "ok", "revocation_store": "ok"}
+
+
+def test_a_header_that_is_not_flat_is_parsed_each_time_and_never_shared():
+    """Forged tokens cost their parse, not memory: a header holding lists or
+    objects (nesting grows its parse ~100-fold) is never kept."""
+    cache = api_jws._jws_global_obj.parse_cache
+    token = pyjwt.encode({"sub": "1"}, "k" * 32, headers={"x5c": [[[]]] * 50})
+    before = cache.cache_info().currsize
+    first = pyjwt.get_unverified_header(token)
+    first["x5c"].append("planted")
+    assert pyjwt.get_unverified_header(token)["x5c"] == [[[]]] * 50
+    assert cache.cache_info().currsize == before

@@ -117,6 +117,17 @@ def test_latency_is_by_route_template_not_path(client, auth):
     assert counted.value == 2
 
 
+def test_made_up_methods_share_one_series(client):
+    """A client must not be able to add series: each would be kept and scraped."""
+    labels = {"method": "other", "route": "unmatched", "status": "405"}
+    with Delta("jwt_api_request_duration_seconds_count", **labels) as counted:
+        for made_up in ("QWERTY", "ASDFGH", "ZXCVBN"):
+            client.open("/api/me", method=made_up)
+    assert counted.value == 3
+    scraped = client.get("/metrics").text
+    assert "QWERTY" not in scraped and "ZXCVBN" not in scraped
+
+
 def test_logins_are_counted_by_result(client, auth):
     auth.register()
     ok, failed = (

@@ -7,6 +7,7 @@ from flask_migrate import upgrade
 
 from api import create_app
 from api.extensions import db
+from api.reads import engines
 from tests.conftest import PASSWORD, AuthActions, assert_error, bearer
 
 
@@ -25,8 +26,8 @@ def pg_app(postgres_url):
     with app.app_context():
         upgrade()
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    for engine in engines(app):
+        engine.dispose()
 
 
 def test_flow_on_postgres(pg_app):
