@@ -21,7 +21,7 @@ from api.extensions import db
 
 
 def init_app(app):
-    """PostgreSQL: a second, small pool on the same server for read_row, in
+    """PostgreSQL: a second pool on the same server, for read_row alone, in
     autocommit (no BEGIN, no ROLLBACK) and with no reset when a connection
     goes back, which in autocommit has no transaction to end. SQLite: the
     app's own engine; there are no round trips to save, and an in-memory
