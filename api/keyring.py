@@ -172,9 +172,7 @@ class DirectoryRing(PairRing):
     def _read(self):
         keys = read_key_dir(self.path, self.preferred, self._parsed)
         if not keys:
-            raise KeyConfigError(
-                f"JWT_KEY_DIR={self.path} holds no key: add one with `flask keys rotate`"
-            )
+            raise KeyConfigError(f"JWT_KEY_DIR={self.path} holds no key: {FIRST_KEY_HINT}")
         live = [key for key in keys if not retired(key, keys, self.retire_after)]
         key_set = KeySet.of(live)
         return key_set, key_set.jwks()
@@ -204,7 +202,9 @@ def read_key_dir(path, preferred, parsed=None):
     try:
         names = os.listdir(path)
     except OSError as exc:
-        raise KeyConfigError(f"JWT_KEY_DIR={path} cannot be read: {exc.strerror}") from exc
+        raise KeyConfigError(
+            f"JWT_KEY_DIR={path} cannot be read: {exc.strerror}; {FIRST_KEY_HINT}"
+        ) from exc
     keys = []
     for name in names:
         file = os.path.join(path, name)
@@ -273,6 +273,8 @@ def load_keyring(config, instance_path):
 def _pair_ring(config, instance_path, algorithm):
     retire_after = config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds() + RETIRE_MARGIN_SECONDS
     if config.get("JWT_KEY_DIR"):
+        if config.get("JWT_GENERATE_DEV_KEY"):
+            add_first_key(config["JWT_KEY_DIR"], algorithm)
         return DirectoryRing(config["JWT_KEY_DIR"], algorithm, retire_after)
     if config.get("JWT_PRIVATE_KEY_FILE"):
         key = load_key_file(
@@ -295,6 +297,32 @@ def _pair_ring(config, instance_path, algorithm):
     )
 
 
+# `flask keys rotate` needs the app, and the app needs a key: the first one
+# comes from here (development makes it by itself).
+FIRST_KEY_HINT = "make the first key with `python -m api.keyring DIR --algorithm ALG`"
+
+
+def add_first_key(path, algorithm):
+    """A key in `path` (made, private, if missing) unless it holds one already."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if not read_key_dir(path, algorithm):
+        add_key(path, algorithm)
+
+
+def main(argv=None):
+    """`python -m api.keyring DIR --algorithm ALG`: the first key of a key directory."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m api.keyring", description=main.__doc__)
+    parser.add_argument("directory", help="the JWT_KEY_DIR to make (mode 700) or add to")
+    parser.add_argument("--algorithm", default="RS256", choices=ASYMMETRIC_ALGORITHMS)
+    args = parser.parse_args(argv)
+    os.makedirs(args.directory, mode=0o700, exist_ok=True)
+    kid = add_key(args.directory, args.algorithm)
+    print(f"New {args.algorithm} signing key {kid} in {args.directory}.")
+    print(f"Use it: JWT_ALGORITHM={args.algorithm} JWT_KEY_DIR={args.directory}")
+
+
 def add_key(path, algorithm, created=None):
     """Write a new signing key into a key directory, whole, by atomic rename.
     Its name records when it was made and its algorithm (see ROTATED_NAME)."""
@@ -307,3 +335,7 @@ def add_key(path, algorithm, created=None):
     made = time.time() if created is None else created
     os.rename(scratch, os.path.join(path, f"{made:.6f}-{algorithm}-{kid}.pem"))
     return kid
+
+
+if __name__ == "__main__":
+    main()

@@ -46,6 +46,16 @@ RATE_LIMIT_HITS = Counter(
     "jwt_api_rate_limit_hits", "Requests refused by a rate limit, by route.", ["route"]
 )
 
+# Every result and reason is served from the start, at 0, so that alerts and
+# dashboards see them before the first event. (Rate-limit hits appear with
+# the first one, by route.)
+for _result in ("ok", "failed"):
+    LOGINS.labels(_result)
+for _result in ("ok", "superseded", "reused", "revoked"):
+    REFRESHES.labels(_result)
+for _reason in ("logout", "user", "password_change", "admin", "reuse"):
+    REVOCATIONS.labels(_reason)
+
 blp = Blueprint("metrics", __name__)
 
 

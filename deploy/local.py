@@ -470,6 +470,7 @@ Serving {d.url}  (nginx, TLS; plain http on {d.http_url} is refused)
   gunicorn-1  {a.url} (pid {a.pid})   gunicorn-2  {b.url} (pid {b.pid})   nginx pid {d.nginx.pid}
   CA certificate for clients: {d.ca_file}
   logs: {d.dir}/gunicorn-1.log, gunicorn-2.log, nginx/access.log, nginx/error.log
+  stop it all: Ctrl-C here, or kill {os.getpid()} (this runner)
   metrics (private, not through nginx): {a.url}/metrics and {b.url}/metrics
 
 Try:

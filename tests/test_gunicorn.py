@@ -182,3 +182,10 @@ def test_production_start_fails_with_one_line(tmp_path):
     assert live.process.returncode == 1
     assert "error: JWT_SECRET_KEY is shorter than 32 bytes" in live.output()
     live.stop()
+
+
+def test_results_and_reasons_are_scraped_at_zero_before_they_happen(server):
+    """Made in the master before the fork, they are served by every worker."""
+    scraped = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert 'jwt_api_session_revocations_total{reason="admin"} 0.0' in scraped
+    assert 'jwt_api_refreshes_total{result="reused"} 0.0' in scraped

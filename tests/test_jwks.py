@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import jwt as pyjwt
@@ -242,9 +243,40 @@ def test_unsupported_curve_is_refused(make_app, tmp_path):
         make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(tmp_path / "k"))
 
 
-def test_empty_key_dir_is_refused(make_app, key_dir):
-    with pytest.raises(ConfigError, match="holds no key: add one with `flask keys rotate`"):
+def test_empty_key_dir_is_refused_with_a_way_out(make_app, key_dir, tmp_path):
+    hint = r"make the first key with `python -m api.keyring DIR --algorithm ALG`"
+    with pytest.raises(ConfigError, match=f"holds no key: {hint}"):
         keyed_app(make_app, "ES256", key_dir)
+    with pytest.raises(ConfigError, match=f"cannot be read: No such file or directory; {hint}"):
+        keyed_app(make_app, "ES256", tmp_path / "missing")
+
+
+def test_the_first_key_is_made_without_the_app(make_app, tmp_path):
+    """`flask keys rotate` needs an app, and the app needs a key: the way out
+    the error names works, and what it makes the app uses."""
+    folder = tmp_path / "keys"
+    made = subprocess.run(
+        [sys.executable, "-m", "api.keyring", str(folder), "--algorithm", "ES256"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    (pem,) = folder.iterdir()
+    assert oct(pem.stat().st_mode & 0o777) == "0o600"
+    kid = made.stdout.split("signing key ")[1].split()[0]
+    assert header_of(login(keyed_app(make_app, "ES256", folder))["access_token"])["kid"] == kid
+
+
+def test_development_makes_the_first_key_of_an_empty_key_dir(make_app, tmp_path):
+    folder = tmp_path / "dev-keys-dir"
+    app = make_app(JWT_ALGORITHM="ES256", JWT_KEY_DIR=str(folder), JWT_GENERATE_DEV_KEY=True)
+    token = login(app)["access_token"]
+    (pem,) = folder.iterdir()
+    assert header_of(token)["kid"] in pem.name
+    again = make_app(JWT_ALGORITHM="ES256", JWT_KEY_DIR=str(folder), JWT_GENERATE_DEV_KEY=True)
+    assert len(list(folder.iterdir())) == 1  # made once, then used
+    assert again.extensions["keyring"].signer().kid == header_of(token)["kid"]
 
 
 def test_mismatched_public_key_in_key_dir_is_refused(make_app, key_dir):

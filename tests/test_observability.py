@@ -96,6 +96,17 @@ def test_metrics_are_served_as_prometheus_text(client):
     assert "# TYPE jwt_api_logins_total counter" in response.text
 
 
+def test_every_result_and_reason_is_served_before_it_happens(client):
+    scraped = client.get("/metrics").text
+    for series in (
+        'jwt_api_logins_total{result="failed"}',
+        'jwt_api_refreshes_total{result="reused"}',
+        'jwt_api_session_revocations_total{reason="admin"}',
+        "jwt_api_refresh_reuse_detections_total",
+    ):
+        assert series in scraped, series
+
+
 def test_metrics_can_be_switched_off(make_app):
     assert_error(make_app(METRICS_ENABLED=False).test_client().get("/metrics"), 404, "not_found")
 
