@@ -75,13 +75,21 @@ def test_mixed_load_without_a_single_error(server):
 
     # The server's figures, added up over both workers, are the client's.
     scraped = requests.get(f"{server.url}/metrics", timeout=10).text
-    assert metric_values(scraped, "jwt_api_logins_total") == {'result="ok"': logins}
+    # Every result and reason is served from the start; only these happened.
+    assert metric_values(scraped, "jwt_api_logins_total") == {
+        'result="ok"': logins,
+        'result="failed"': 0,
+    }
     refreshes = tally.count(label="refresh", status=200)
-    assert metric_values(scraped, "jwt_api_refreshes_total") == {'result="ok"': refreshes}
+    assert metric_values(scraped, "jwt_api_refreshes_total") == {
+        'result="ok"': refreshes,
+        **{f'result="{other}"': 0 for other in ("superseded", "reused", "revoked")},
+    }
     logouts = tally.count(label="logout", status=204)
     assert logouts == logins  # every round ended in a logout
     assert metric_values(scraped, "jwt_api_session_revocations_total") == {
-        'reason="logout"': logouts
+        'reason="logout"': logouts,
+        **{f'reason="{other}"': 0 for other in ("user", "password_change", "admin", "reuse")},
     }
     # Both workers served: the figures really were added up.
     pids = {r["pid"] for r in server.access_records("/api/me")}
