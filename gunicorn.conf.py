@@ -11,12 +11,28 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+from pathlib import Path
+
+METRICS_DIR_PREFIX = "jwt-api-metrics-"
+
+
+def remove_orphaned_metrics_dirs():
+    """Directories of masters that died without on_exit (SIGKILL, a crash):
+    each is named after its master's pid, and only dead ones are removed."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{METRICS_DIR_PREFIX}*-*"):
+        pid = folder.name[len(METRICS_DIR_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
 
 # Before anything imports prometheus_client: each worker writes its metrics to
 # files here and /metrics adds them up (api/metrics.py). A reload (HUP) reads
 # this file again and keeps the directory, so counters carry on.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jwt-api-metrics-")
+    remove_orphaned_metrics_dirs()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-"
+    )
     os.environ["JWT_API_OWN_METRICS_DIR"] = "1"
 
 from gunicorn import glogging, util  # noqa: E402

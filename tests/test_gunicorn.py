@@ -1,6 +1,10 @@
 """End to end: the real server under gunicorn, spoken to over HTTP."""
 
+import os
+import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -189,3 +193,25 @@ def test_results_and_reasons_are_scraped_at_zero_before_they_happen(server):
     scraped = requests.get(f"{server.url}/metrics", timeout=10).text
     assert 'jwt_api_session_revocations_total{reason="admin"} 0.0' in scraped
     assert 'jwt_api_refreshes_total{result="reused"} 0.0' in scraped
+
+
+def test_a_killed_masters_metrics_directory_is_removed_by_the_next(tmp_path):
+    """A master that dies without its exit hook (SIGKILL) leaves its metrics
+    directory; the next start removes those of dead masters only."""
+    finished = subprocess.Popen(["true"])  # noqa: S607 - a pid known to be gone
+    finished.wait()
+    temp = Path(tempfile.gettempdir())
+    orphan = temp / f"jwt-api-metrics-{finished.pid}-orphan"
+    alive = temp / f"jwt-api-metrics-{os.getpid()}-alive"  # this test's pid: alive
+    orphan.mkdir()
+    alive.mkdir()
+    try:
+        env = server_env(tmp_path, JWT_COOKIE_SECURE="false", WEB_CONCURRENCY="1")
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        LiveServer(env, tmp_path / "gunicorn.log").start().stop()
+        assert not orphan.exists()
+        assert alive.exists()
+    finally:
+        for folder in (orphan, alive):
+            if folder.exists():
+                folder.rmdir()
