@@ -77,20 +77,28 @@ class JSONLogger(glogging.Logger):
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
             return
-        headers = {name.lower(): value for name, value in resp.headers}
-        self.access_log.info(
-            "request",
-            extra={
-                "remote_addr": environ.get("REMOTE_ADDR"),  # after ProxyFix
-                "method": environ.get("REQUEST_METHOD"),
-                "path": environ.get("PATH_INFO"),
-                "status": resp.status_code,
-                "bytes": resp.sent,
-                "duration_ms": round(request_time.total_seconds() * 1000, 3),
-                "request_id": headers.get("x-request-id"),
-                "pid": os.getpid(),
-            },
-        )
+        # As gunicorn's own: a failure here must never cost the client its
+        # answer (gunicorn also logs its own error answers through here).
+        try:
+            self.access_log.info("request", extra=access_fields(resp, environ, request_time))
+        except Exception:
+            self.exception("access log line not written")
+
+
+def access_fields(resp, environ, request_time):
+    headers = {name.lower(): value for name, value in resp.headers}
+    # An error answer gunicorn writes itself has its status only as text.
+    status = getattr(resp, "status_code", None) or int(str(resp.status).split()[0])
+    return {
+        "remote_addr": environ.get("REMOTE_ADDR"),  # after ProxyFix
+        "method": environ.get("REQUEST_METHOD"),
+        "path": environ.get("PATH_INFO"),
+        "status": status,
+        "bytes": resp.sent,
+        "duration_ms": round(request_time.total_seconds() * 1000, 3),
+        "request_id": headers.get("x-request-id"),
+        "pid": os.getpid(),
+    }
 
 
 logger_class = JSONLogger

@@ -81,6 +81,7 @@ def init_database(app, db):
     try:
         db.init_app(app)  # builds the engine: a bad URL or a missing driver fails here
         reads.init_app(app)
+        reads.end_sessions_whatever_the_connection(app)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
 

@@ -38,6 +38,27 @@ def init_app(app):
     )
 
 
+def end_sessions_whatever_the_connection(app):
+    """Flask-SQLAlchemy ends each request's session after the answer is made,
+    with a ROLLBACK. Should the server have dropped the connection meanwhile
+    (a restart, pg_terminate_backend), that ROLLBACK fails, and the failure
+    would escape Flask and replace an answer already decided (a login, its
+    session committed) with a lost connection. The session is discarded
+    instead, and SQLAlchemy has discarded the dead connection."""
+    funcs = app.teardown_appcontext_funcs
+    funcs[:] = [func for func in funcs if func != db._teardown_session]
+
+    @app.teardown_appcontext
+    def end_session(_exc):
+        try:
+            db.session.remove()
+        except DBAPIError as error:
+            db.session.registry.clear()
+            app.logger.warning(
+                "session ended on a dropped connection: %s", type(error.orig).__name__
+            )
+
+
 def engines(app):
     """Every engine of `app`, for whoever must dispose of them (a fork)."""
     with app.app_context():

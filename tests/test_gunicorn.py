@@ -1,7 +1,9 @@
 """End to end: the real server under gunicorn, spoken to over HTTP."""
 
+import json
 import os
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD
-from tests.live_server import LiveServer, server_env
+from tests.live_server import ROOT, LiveServer, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -215,3 +217,31 @@ def test_a_killed_masters_metrics_directory_is_removed_by_the_next(tmp_path):
         for folder in (orphan, alive):
             if folder.exists():
                 folder.rmdir()
+
+
+def test_gunicorn_s_own_error_answers_are_logged_not_dropped(tmp_path):
+    """gunicorn logs the error answers it writes itself (an exception that
+    escaped the app) through the access logger, with a status that is only
+    text; the logger once raised there, and the client got no answer at all."""
+    script = """
+import runpy, sys
+from datetime import timedelta
+from gunicorn.config import Config
+from gunicorn.http.wsgi import Response
+conf = runpy.run_path("gunicorn.conf.py")
+cfg = Config()
+cfg.set("accesslog", "-")
+log = conf["JSONLogger"](cfg)
+resp = Response(None, None, cfg)
+resp.status = "500 Internal Server Error"
+environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/auth/login", "REMOTE_ADDR": "127.0.0.1"}
+log.access(resp, None, environ, timedelta(milliseconds=3))
+"""
+    env = server_env(tmp_path)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)  # the conf makes no directory of its own
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [json.loads(out) for out in (done.stdout + done.stderr).splitlines() if out]
+    assert (line["message"], line["status"], line["path"]) == ("request", 500, "/api/auth/login")

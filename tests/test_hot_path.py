@@ -200,3 +200,19 @@ def test_a_header_that_is_not_flat_is_parsed_each_time_and_never_shared():
     first["x5c"].append("planted")
     assert pyjwt.get_unverified_header(token)["x5c"] == [[[]]] * 50
     assert cache.cache_info().currsize == before
+
+
+def test_a_connection_dropped_before_the_session_ends_costs_no_answer(pg_store_app):
+    """The answer is made; then the server drops the connection; the ROLLBACK
+    that ends the session fails. That must not escape (under gunicorn it cost
+    the client its answer: a closed connection), and the next request works."""
+    from api.extensions import db
+
+    client = pg_store_app.test_client()
+    token = AuthActions(client).registered_pair()["access_token"]
+    with pg_store_app.app_context():
+        db.session.execute(text("SELECT 1"))  # the session holds a connection
+        assert terminate_app_connections() >= 1
+    # The app context's teardown ran on leaving the block, without raising.
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert client.post("/api/auth/logout", headers=bearer(token)).status_code == 204
