@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, select, text
 
 from api.extensions import jwt
 from api.reads import read_row
+from api.users import parse_user_id, token_user
 
 SELECT_ONE = text("SELECT 1")
 # Kept a little past the session's end, for instances whose clocks differ.
@@ -34,8 +35,6 @@ class DatabaseStore:
         pass  # login_sessions.revoked_at, written by api/sessions.py, is the record
 
     def is_revoked(self, session_id, user_id):
-        from api.users import parse_user_id, token_user
-
         uid = parse_user_id(user_id)
         if uid is None:
             return False  # no such user: the user lookup refuses it, invalid_token

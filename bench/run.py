@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from bench.cpu import PASSWORD
-from tests.live_server import LiveServer, server_env
+from tests.live_server import LiveServer, server_env, worker_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
@@ -232,15 +232,11 @@ def backend_settings(backend):
         client.close()
 
 
-def workers(master_pid):
-    return Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-
-
 def worker_cpu(master_pid):
     """CPU seconds used so far by each worker."""
     ticks = os.sysconf("SC_CLK_TCK")
     used = {}
-    for pid in workers(master_pid):
+    for pid in worker_pids(master_pid):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         used[pid] = (int(fields[11]) + int(fields[12])) / ticks
     return used
@@ -276,7 +272,7 @@ def worker_memory(master_pid):
     """(RSS, PSS) in MiB of each worker: PSS splits the pages a worker still
     shares with the preloaded master, so it is what one more worker costs."""
     sizes = []
-    for pid in workers(master_pid):
+    for pid in worker_pids(master_pid):
         rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         fields = dict(line.split(":", 1) for line in rollup.splitlines()[1:])
         sizes.append(tuple(int(fields[k].split()[0]) / 1024 for k in ("Rss", "Pss")))

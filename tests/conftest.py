@@ -122,12 +122,6 @@ def rsa_key_files(tmp_path_factory):
     return folder / "jwt_key", folder / "jwt_key.pub"
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _answers(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()

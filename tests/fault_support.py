@@ -7,7 +7,6 @@ The shared PostgreSQL and Redis are never stopped, restarted or flushed.
 """
 
 import contextlib
-import os
 import selectors
 import shutil
 import signal
@@ -213,23 +212,6 @@ def terminate_backends(admin_url, database):
             )
     finally:
         engine.dispose()
-
-
-def children(pid):
-    """The PIDs whose parent is `pid` (gunicorn's workers), from /proc."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry))
-    return found
 
 
 def wait_until(predicate, timeout, interval=0.1):

@@ -22,6 +22,23 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def worker_pids(pid):
+    """The PIDs whose parent is `pid` (gunicorn's workers), from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
 def wait_for_port(port, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,8 +9,7 @@ import sys
 import pytest
 import requests
 
-from tests.conftest import free_port
-from tests.live_server import ROOT, LiveServer, server_env, wait_for_port
+from tests.live_server import ROOT, LiveServer, free_port, server_env, wait_for_port
 
 pytestmark = pytest.mark.e2e
 

@@ -19,11 +19,10 @@ from tests.conftest import POSTGRES_ADMIN_URL
 from tests.fault_support import (
     PrivateRedis,
     TcpProxy,
-    children,
     terminate_backends,
     wait_until,
 )
-from tests.live_server import LiveServer, server_env
+from tests.live_server import LiveServer, server_env, worker_pids
 from tests.load_client import (
     REVOKED,
     UNAVAILABLE,
@@ -274,8 +273,8 @@ def test_postgres_backends_terminated_under_load(serve, postgres_url):
 def test_graceful_reload_drops_nothing(serve, postgres_url, redis_settings):
     server = serve(DATABASE_URL=postgres_url, **redis_settings)
     master = server.process.pid
-    old_workers = wait_until(lambda: len(children(master)) == 2 and children(master), 10)
-    assert old_workers, children(master)
+    old_workers = wait_until(lambda: len(worker_pids(master)) == 2 and worker_pids(master), 10)
+    assert old_workers, worker_pids(master)
 
     tally = Tally()
     names = [f"user{i}" for i in range(8)] + ["early"]
@@ -311,12 +310,12 @@ def test_graceful_reload_drops_nothing(serve, postgres_url, redis_settings):
         hup = time.monotonic()
 
         def reloaded():
-            workers = children(master)
+            workers = worker_pids(master)
             return len(workers) == 2 and not workers & old_workers and workers
 
         new_workers = wait_until(reloaded, 30)
         reload_seconds = time.monotonic() - hup
-        assert new_workers, f"workers before {old_workers}, now {children(master)}"
+        assert new_workers, f"workers before {old_workers}, now {worker_pids(master)}"
         time.sleep(2)
 
     assert not tally.transport_errors(), sample(tally.transport_errors())

@@ -1,4 +1,5 @@
-from tests.conftest import assert_error, free_port
+from tests.conftest import assert_error
+from tests.live_server import free_port
 
 
 def test_health_ok(client):

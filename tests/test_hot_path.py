@@ -7,10 +7,11 @@ import jwt as pyjwt
 import pytest
 import time_machine
 from jwt import api_jws
-from sqlalchemy import create_engine, text
+from sqlalchemy import make_url, text
 
 from api import token_parsing
 from tests.conftest import PASSWORD, POSTGRES_ADMIN_URL, AuthActions, assert_error, bearer
+from tests.fault_support import terminate_backends
 
 
 def tampered(token, segment, replacement):
@@ -110,27 +111,17 @@ def pg_store_app(make_app, postgres_url):
 
     from api.extensions import db
 
-    app = make_app(
-        SQLALCHEMY_DATABASE_URI=postgres_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"application_name": "hot-path-test"}},
-    )
+    app = make_app(SQLALCHEMY_DATABASE_URI=postgres_url)
     with app.app_context():
         db.drop_all()
         upgrade()
     return app
 
 
-def terminate_app_connections():
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        ended = conn.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name = 'hot-path-test'"
-            )
-        ).scalar()
-    admin.dispose()
-    return ended
+def terminate_app_connections(app):
+    """pg_terminate_backend on every connection of `app`'s database."""
+    database = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
+    return terminate_backends(POSTGRES_ADMIN_URL, database)
 
 
 def test_a_connection_the_server_dropped_is_replaced_without_an_error(pg_store_app):
@@ -139,9 +130,9 @@ def test_a_connection_the_server_dropped_is_replaced_without_an_error(pg_store_a
     client = pg_store_app.test_client()
     token = AuthActions(client).registered_pair()["access_token"]
     assert client.get("/api/me", headers=bearer(token)).status_code == 200
-    assert terminate_app_connections() >= 1
+    assert terminate_app_connections(pg_store_app) >= 1
     assert client.get("/api/me", headers=bearer(token)).status_code == 200
-    assert terminate_app_connections() >= 1
+    assert terminate_app_connections(pg_store_app) >= 1
     # A write on a dropped connection is refused once (503), never half-done...
     dropped = client.post("/api/auth/logout", headers=bearer(token))
     assert dropped.status_code in (204, 503)
@@ -184,7 +175,7 @@ def test_the_read_runs_in_autocommit_on_postgres(pg_store_app):
 def test_readiness_after_a_dropped_connection_is_not_an_outage(pg_store_app):
     client = pg_store_app.test_client()
     assert client.get("/api/health/ready").status_code == 200
-    assert terminate_app_connections() >= 1
+    assert terminate_app_connections(pg_store_app) >= 1
     ready = client.get("/api/health/ready")
     assert ready.status_code == 200, ready.json
     assert ready.json["checks"] == {"database": "ok", "revocation_store": "ok"}
@@ -212,7 +203,7 @@ def test_a_connection_dropped_before_the_session_ends_costs_no_answer(pg_store_a
     token = AuthActions(client).registered_pair()["access_token"]
     with pg_store_app.app_context():
         db.session.execute(text("SELECT 1"))  # the session holds a connection
-        assert terminate_app_connections() >= 1
+        assert terminate_app_connections(pg_store_app) >= 1
     # The app context's teardown ran on leaving the block, without raising.
     assert client.get("/api/me", headers=bearer(token)).status_code == 200
     assert client.post("/api/auth/logout", headers=bearer(token)).status_code == 204

@@ -3,7 +3,8 @@
 import pytest
 import redis
 
-from tests.conftest import AuthActions, assert_error, bearer, claims_of, free_port
+from tests.conftest import AuthActions, assert_error, bearer, claims_of
+from tests.live_server import free_port
 
 
 @pytest.fixture
