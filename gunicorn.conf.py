@@ -26,7 +26,7 @@ def remove_orphaned_metrics_dirs():
 
 
 # Before anything imports prometheus_client: each worker writes its metrics to
-# files here and /metrics adds them up (api/metrics.py). A reload (HUP) reads
+# files here and /metrics adds them up (api/web/metrics.py). A reload (HUP) reads
 # this file again and keeps the directory, so counters carry on.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     remove_orphaned_metrics_dirs()
@@ -38,8 +38,8 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 from gunicorn import glogging, util  # noqa: E402
 from prometheus_client import multiprocess  # noqa: E402
 
-from api.errors import ERROR_CODES, snake_case  # noqa: E402
-from api.logs import json_formatter  # noqa: E402
+from api.web.errors import ERROR_CODES, snake_case  # noqa: E402
+from api.web.logs import json_formatter  # noqa: E402
 from config import env_int  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', '8000', high=65535)}"
@@ -64,7 +64,7 @@ accesslog = "-"
 
 
 class JSONLogger(glogging.Logger):
-    """gunicorn's own lines as JSON, like the app's (api/logs.py). The access
+    """gunicorn's own lines as JSON, like the app's (api/web/logs.py). The access
     line has the path without its query string (a token or password sent
     there never lands in a log) and the request's id."""
 
@@ -106,7 +106,7 @@ logger_class = JSONLogger
 
 def post_fork(server, worker):
     # Connection pools must not be shared across a fork: give each worker its own.
-    from api.reads import engines
+    from api.database import engines
 
     for engine in engines(server.app.wsgi()):
         engine.dispose(close=False)
@@ -124,7 +124,7 @@ def on_exit(server):
 # gunicorn answers requests it cannot parse (a huge header or URL, a malformed
 # request line) itself, with an HTML page and no hook to change it. The
 # contract wants JSON from every layer, so its error writer is replaced, with
-# the same codes and messages as api/errors.py.
+# the same codes and messages as api/web/errors.py.
 def write_json_error(sock, status_int, reason, _mesg):
     error, message = ERROR_CODES.get(status_int) or (snake_case(reason), f"{reason}.")
     body = json.dumps({"error": error, "message": message}).encode()

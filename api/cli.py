@@ -1,5 +1,7 @@
-"""`flask keys …` (signing keys) and `flask sessions …`."""
+"""The `flask` commands: `keys` (signing keys), `users create`, `sessions prune`,
+`openapi-snapshot`."""
 
+import json
 import os
 import sys
 import time
@@ -7,14 +9,21 @@ import time
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from marshmallow import ValidationError
 
-from api.keyring import add_key, read_key_dir, retired
-from api.keys import (
+from api.accounts import users
+from api.accounts.passwords import passwords
+from api.auth import sessions
+from api.auth.key_files import (
     ASYMMETRIC_ALGORITHMS,
     MIN_RSA_BITS,
     generate_key_files,
     write_private_files,
 )
+from api.auth.keyring import add_key, read_key_dir, retired
+from api.extensions import db
+from api.schemas import RegisterSchema
+from api.web import openapi
 
 keys_cli = AppGroup("keys", help="Manage JWT signing keys.")
 
@@ -113,11 +122,6 @@ users_cli = AppGroup("users", help="Manage users.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user(username, admin, password_stdin):
     """Create a user (there are no default accounts: this makes the first admin)."""
-    from marshmallow import ValidationError
-
-    from api import users
-    from api.schemas import RegisterSchema
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -130,11 +134,11 @@ def create_user(username, admin, password_stdin):
         raise click.ClickException(f"{username} exists")
     user = users.User(
         username=data["username"],
-        password_hash=users.passwords().hash(data["password"]),
+        password_hash=passwords().hash(data["password"]),
         roles=["admin", "user"] if admin else ["user"],
     )
-    users.db.session.add(user)
-    users.db.session.commit()
+    db.session.add(user)
+    db.session.commit()
     click.echo(f"Created {user.username} (id {user.id}) with roles {', '.join(user.roles)}.")
 
 
@@ -144,13 +148,22 @@ sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 @sessions_cli.command("prune")
 def prune():
     """Forget ended sessions and expired rotated refresh tokens (run it daily)."""
-    from api import sessions
-
     tokens, ended = sessions.prune()
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
 
 
+@click.command("openapi-snapshot")
+@click.argument("path", default="docs/openapi.json")
+def openapi_snapshot(path):
+    """Write the OpenAPI document as served, keys sorted, for review."""
+    text = json.dumps(openapi.document(current_app), indent=2, sort_keys=True)
+    with open(path, "w") as file:
+        file.write(text + "\n")
+    click.echo(f"Wrote {path}.")
+
+
 def init_app(app):
+    app.cli.add_command(openapi_snapshot)
     app.cli.add_command(keys_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)

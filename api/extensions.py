@@ -2,20 +2,14 @@
 
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
-from flask_smorest import Api as SmorestApi
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-from api.schemas import ErrorSchema
+from api.web.openapi import Api
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class Api(SmorestApi):
-    # Documents the contract's error body; api/errors.py replaces the handler.
-    ERROR_SCHEMA = ErrorSchema
 
 
 db = SQLAlchemy(model_class=Base)

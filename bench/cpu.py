@@ -41,7 +41,7 @@ def key_settings(instance, algorithm):
     settings = {"SECRET_KEY": os.urandom(48).hex(), "JWT_ALGORITHM": algorithm}
     if algorithm.startswith("HS"):
         return {**settings, "JWT_SECRET_KEY": os.urandom(48).hex()}
-    from api.keys import generate_key_files, write_private_files
+    from api.auth.key_files import generate_key_files, write_private_files
 
     keys = Path(instance) / "keys"
     write_private_files(keys, generate_key_files(algorithm))

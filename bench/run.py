@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from bench.cpu import PASSWORD
-from tests.live_server import LiveServer, server_env, worker_pids
+from deploy.processes import Gunicorn, server_env, worker_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
@@ -93,9 +93,9 @@ def measure(server, backend, case, args, bare=None, **request):
     while reruns < 3:
         reruns += 1
         extra = {"tokens": make_tokens()} if make_tokens else {}
-        before = worker_cpu(server.process.pid), cpu_by_service(), wrk_cpu()
+        before = worker_cpu(server.pid), cpu_by_service(), wrk_cpu()
         raw = wrk(url, args.seconds, args.connections, args.threads, **request, **extra)
-        after = worker_cpu(server.process.pid), cpu_by_service(), wrk_cpu()
+        after = worker_cpu(server.pid), cpu_by_service(), wrk_cpu()
         busy = [used - before[0].get(pid, 0) for pid, used in after[0].items()]
         if min(busy) >= 0.25 * max(busy):
             break
@@ -187,7 +187,7 @@ def run_server_cases(server, backend, algorithm, args):
 def key_material(workdir, algorithm):
     if algorithm.startswith("HS"):
         return {}
-    from api.keys import generate_key_files, write_private_files
+    from api.auth.key_files import generate_key_files, write_private_files
 
     folder = workdir / f"keys-{algorithm}"
     if not folder.exists():
@@ -292,10 +292,10 @@ def run_backend(backend, workdir, args):
                 RATELIMIT_REFRESH=UNREACHABLE_LIMIT,
                 LOG_LEVEL="WARNING",
             )
-            server = LiveServer(env, instance / "gunicorn.log").start(timeout=60)
+            server = Gunicorn(env, instance / "gunicorn.log").start(timeout=60)
             try:
                 results += run_server_cases(server, backend, algorithm, args)
-                memory += worker_memory(server.process.pid)
+                memory += worker_memory(server.pid)
             finally:
                 server.stop()
     return results, memory

@@ -27,28 +27,24 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from deploy.processes import (
+    Gunicorn,
+    Process,
+    free_port,
+    migrate_database,
+    without_own_settings,
+)
+
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/jwt_api_deploy"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-# Settings of the user's shell that would change what the instances run with.
-_OWN_SETTINGS = ("JWT_", "APP_", "SECRET", "REDIS_", "RATELIMIT_", "DATABASE_", "PROMETHEUS_")
 
 
 def find_nginx():
     """nginx's path: Debian installs it in /usr/sbin, often not on a user's PATH."""
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_certificates(folder):
@@ -166,88 +162,6 @@ def ensure_postgres_database(url):
         admin.dispose()
 
 
-class Process:
-    """A child process with its output in a file; stopped by its PID alone."""
-
-    def __init__(self, name, args, env, log_path, cwd=ROOT):
-        self.name = name
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        # Its own session: Ctrl-C reaches this runner only, which then stops
-        # the children in order (nginx first, then gunicorn).
-        self.popen = subprocess.Popen(  # noqa: S603 - our own commands
-            args,
-            cwd=cwd,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.pid = self.popen.pid
-
-    def running(self):
-        return self.popen.poll() is None
-
-    def output(self):
-        return Path(self.log_path).read_text(errors="replace")
-
-    def terminate(self):
-        """SIGTERM to this PID: gunicorn and nginx both finish what they serve, then exit."""
-        if self.running():
-            self.popen.send_signal(signal.SIGTERM)
-
-    def stop(self, timeout=25):
-        self.terminate()
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-        self._log.close()
-
-
-class Gunicorn(Process):
-    def __init__(self, name, env, log_path):
-        super().__init__(
-            name, [BIN / "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env, log_path
-        )
-        self.port = int(env["PORT"])
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def log_records(self):
-        """Its log, one JSON object per line (api/logs.py, gunicorn.conf.py)."""
-        records = []
-        for line in self.output().splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return records
-
-    def access_records(self, path=None, request_id=None):
-        return [
-            r
-            for r in self.log_records()
-            if r.get("message") == "request"
-            and (path is None or r.get("path") == path)
-            and (request_id is None or r.get("request_id") == request_id)
-        ]
-
-    def wait_until_ready(self, deadline):
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"{self.name} exited:\n{self.output()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/health/ready", timeout=2) as r:  # noqa: S310
-                    if r.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} was not ready in time:\n{self.output()[-3000:]}")
-
-
 class Deployment:
     """nginx (TLS) in front of two gunicorn instances sharing PostgreSQL and Redis.
 
@@ -309,22 +223,15 @@ class Deployment:
         self.ca_file, cert_file, key_file = make_certificates(tls)
 
         env = self.app_env()
-        subprocess.run(  # noqa: S603
-            [BIN / "flask", "--app", "wsgi", "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        migrate_database(env)
         for number in (1, 2):
             instance = self.dir / f"instance-{number}"
             instance.mkdir()
             env_n = {**env, "PORT": str(free_port()), "INSTANCE_PATH": str(instance)}
-            self.instances.append(
-                Gunicorn(f"gunicorn-{number}", env_n, self.dir / f"gunicorn-{number}.log")
-            )
+            name, log = f"gunicorn-{number}", self.dir / f"gunicorn-{number}.log"
+            self.instances.append(Gunicorn(env_n, log, name).start(migrate=False, wait=False))
         for instance in self.instances:
-            instance.wait_until_ready(deadline)
+            instance.wait_until_ready(deadline, path="/api/health/ready")
 
         runtime = self.dir / "nginx"
         runtime.mkdir(mode=0o711)
@@ -353,11 +260,12 @@ class Deployment:
         if check.returncode:
             raise RuntimeError(f"nginx -t refused {conf}:\n{check.stdout}{check.stderr}")
         self.nginx = Process("nginx", [*args, "-g", "daemon off;"], None, self.dir / "nginx.out")
+        self.nginx.start()
         self._wait_for_tls(runtime / "error.log", deadline)
         return self
 
     def app_env(self):
-        env = {k: v for k, v in self.base_env.items() if not k.startswith(_OWN_SETTINGS)}
+        env = without_own_settings(self.base_env, also=("PROMETHEUS_",))
         env.update(
             APP_CONFIG="production",
             # One secret for both instances: a token one issues, the other verifies.

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from api import create_app
+from api.database import engines
 from api.extensions import db
-from api.reads import engines
 
 PASSWORD = "correct horse battery"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -115,7 +115,7 @@ def forge(claims, key=None, algorithm="HS256", headers=None):
 @pytest.fixture(scope="session")
 def rsa_key_files(tmp_path_factory):
     """A 2048-bit PEM pair, made once per run (key generation is slow)."""
-    from api.keys import generate_rsa_files, write_private_files
+    from api.auth.key_files import generate_rsa_files, write_private_files
 
     folder = tmp_path_factory.mktemp("rsa")
     write_private_files(folder, generate_rsa_files(2048))

@@ -20,7 +20,7 @@ from pathlib import Path
 import redis
 from sqlalchemy import create_engine, text
 
-from tests.live_server import free_port
+from deploy.processes import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

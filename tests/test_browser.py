@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from tests.live_server import ROOT, LiveServer, free_port, server_env, wait_for_port
+from deploy.processes import ROOT, Gunicorn, free_port, server_env, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def origins(tmp_path_factory):
         CORS_ORIGINS=spa,
         RATELIMIT_ENABLED="false",
     )
-    api = LiveServer(env, root / "gunicorn.log").start()
+    api = Gunicorn(env, root / "gunicorn.log").start()
     # The same page, served from a second origin, as an SPA on another host would be.
     site = root / "site"
     (site / "static").mkdir(parents=True)

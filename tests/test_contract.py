@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import requests
 
+from deploy.processes import BIN, ROOT, Gunicorn, server_env
 from tests.conftest import PASSWORD
-from tests.live_server import BIN, ROOT, LiveServer, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def live(tmp_path_factory):
         RATELIMIT_ENABLED="false",
         JWT_ACCESS_TOKEN_EXPIRES="3600",  # one token for the whole run
     )
-    server = LiveServer(env, instance / "gunicorn.log").start()
+    server = Gunicorn(env, instance / "gunicorn.log").start()
     yield server
     server.stop()
 

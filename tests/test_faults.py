@@ -15,6 +15,7 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
+from deploy.processes import Gunicorn, server_env, worker_pids
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.fault_support import (
     PrivateRedis,
@@ -22,7 +23,6 @@ from tests.fault_support import (
     terminate_backends,
     wait_until,
 )
-from tests.live_server import LiveServer, server_env, worker_pids
 from tests.load_client import (
     REVOKED,
     UNAVAILABLE,
@@ -44,7 +44,7 @@ RECOVERY_BOUND_SECONDS = 5
 
 @pytest.fixture
 def serve(tmp_path):
-    """Start gunicorn (through gunicorn.conf.py, by LiveServer) with these
+    """Start gunicorn (through gunicorn.conf.py, by Gunicorn) with these
     settings; stopped after the test, whatever happens."""
     started = []
 
@@ -61,7 +61,7 @@ def serve(tmp_path):
             RATELIMIT_REFRESH="100000 per minute",
             **overrides,
         )
-        live = LiveServer(env, tmp_path / f"gunicorn{len(started)}.log")
+        live = Gunicorn(env, tmp_path / f"gunicorn{len(started)}.log")
         started.append(live)
         return live.start()
 
@@ -272,7 +272,7 @@ def test_postgres_backends_terminated_under_load(serve, postgres_url):
 
 def test_graceful_reload_drops_nothing(serve, postgres_url, redis_settings):
     server = serve(DATABASE_URL=postgres_url, **redis_settings)
-    master = server.process.pid
+    master = server.pid
     old_workers = wait_until(lambda: len(worker_pids(master)) == 2 and worker_pids(master), 10)
     assert old_workers, worker_pids(master)
 
@@ -344,6 +344,6 @@ def test_graceful_reload_drops_nothing(serve, postgres_url, redis_settings):
 
 
 def app_requests(server):
-    # LiveServer's own start-up probe is not the test's.
+    # Gunicorn's own start-up probe is not the test's.
     return [r for r in server.log_records() if r.get("message") == "request"
             and r.get("path") != "/api/openapi.json"]  # fmt: skip

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from deploy.processes import ROOT, Gunicorn, server_env
 from tests.conftest import PASSWORD
-from tests.live_server import ROOT, LiveServer, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ def server(request, tmp_path_factory):
     env = server_env(instance, APP_CONFIG=request.param, JWT_COOKIE_SECURE="false")
     if request.param == "development":
         del env["SECRET_KEY"], env["JWT_SECRET_KEY"]
-    live = LiveServer(env, instance / "gunicorn.log").start()
+    live = Gunicorn(env, instance / "gunicorn.log").start()
     yield live
     live.stop()
     if request.param == "development":
@@ -182,10 +182,10 @@ def test_chunked_body_over_the_limit_is_413_over_http(server):
 
 def test_production_start_fails_with_one_line(tmp_path):
     env = server_env(tmp_path, JWT_SECRET_KEY="too-short")
-    live = LiveServer(env, tmp_path / "gunicorn.log")
+    live = Gunicorn(env, tmp_path / "gunicorn.log")
     with pytest.raises(RuntimeError, match="gunicorn exited"):
         live.start(timeout=20, migrate=False)
-    assert live.process.returncode == 1
+    assert live.popen.returncode == 1
     assert "error: JWT_SECRET_KEY is shorter than 32 bytes" in live.output()
     live.stop()
 
@@ -210,7 +210,7 @@ def test_a_killed_masters_metrics_directory_is_removed_by_the_next(tmp_path):
     try:
         env = server_env(tmp_path, JWT_COOKIE_SECURE="false", WEB_CONCURRENCY="1")
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        LiveServer(env, tmp_path / "gunicorn.log").start().stop()
+        Gunicorn(env, tmp_path / "gunicorn.log").start().stop()
         assert not orphan.exists()
         assert alive.exists()
     finally:

@@ -1,5 +1,5 @@
+from deploy.processes import free_port
 from tests.conftest import assert_error
-from tests.live_server import free_port
 
 
 def test_health_ok(client):

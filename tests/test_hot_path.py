@@ -1,5 +1,5 @@
 """What keeps an authenticated request cheap must not make it any less checked:
-the parse kept per token (api/token_parsing.py), the one read (api/reads.py)."""
+the parse kept per token (api/auth/parse_cache.py), the one read (api/database.py)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +9,7 @@ import time_machine
 from jwt import api_jws
 from sqlalchemy import make_url, text
 
-from api import token_parsing
+from api.auth import parse_cache
 from tests.conftest import PASSWORD, POSTGRES_ADMIN_URL, AuthActions, assert_error, bearer
 from tests.fault_support import terminate_backends
 
@@ -81,13 +81,13 @@ def test_what_fails_to_parse_is_not_kept():
 
 
 def test_long_texts_are_parsed_each_time_and_the_cache_is_bounded():
-    token_parsing.install()  # a second install changes nothing
+    parse_cache.install()  # a second install changes nothing
     cache = api_jws._jws_global_obj.parse_cache
-    long = pyjwt.encode({"pad": "x" * token_parsing.MAX_TOKEN_LENGTH}, "k" * 32)
+    long = pyjwt.encode({"pad": "x" * parse_cache.MAX_TOKEN_LENGTH}, "k" * 32)
     before = cache.cache_info()
     assert pyjwt.decode(long, "k" * 32, algorithms=["HS256"])["pad"]
     assert cache.cache_info() == before
-    assert cache.cache_info().maxsize == token_parsing.MAX_TOKENS
+    assert cache.cache_info().maxsize == parse_cache.MAX_TOKENS
 
 
 def test_the_token_user_is_read_only_and_changes_go_through_the_model(client, auth):

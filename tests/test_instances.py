@@ -4,8 +4,8 @@ seen by the other at once, not when the access token expires."""
 import pytest
 import requests
 
+from deploy.processes import Gunicorn, server_env
 from tests.conftest import PASSWORD
-from tests.live_server import LiveServer, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def instances(request, tmp_path, postgres_url):
     try:
         for name, env in (("a", first_env), ("b", second_env)):
             (tmp_path / name).mkdir()
-            servers.append(LiveServer(env, tmp_path / name / "gunicorn.log").start())
+            servers.append(Gunicorn(env, tmp_path / name / "gunicorn.log").start())
         yield servers
     finally:
         for server in servers:

@@ -15,8 +15,8 @@ import time_machine
 from cryptography.hazmat.primitives import serialization
 
 from api import create_app
-from api.keyring import add_key
-from api.keys import generate_private_key, private_pem
+from api.auth.key_files import generate_private_key, private_pem
+from api.auth.keyring import add_key
 from config import ConfigError
 from tests.conftest import PASSWORD, assert_error, bearer, claims_of, header_of
 
@@ -244,7 +244,7 @@ def test_unsupported_curve_is_refused(make_app, tmp_path):
 
 
 def test_empty_key_dir_is_refused_with_a_way_out(make_app, key_dir, tmp_path):
-    hint = r"make the first key with `python -m api.keyring DIR --algorithm ALG`"
+    hint = r"make the first key with `python -m api.auth.keyring DIR --algorithm ALG`"
     with pytest.raises(ConfigError, match=f"holds no key: {hint}"):
         keyed_app(make_app, "ES256", key_dir)
     with pytest.raises(ConfigError, match=f"cannot be read: No such file or directory; {hint}"):
@@ -256,7 +256,7 @@ def test_the_first_key_is_made_without_the_app(make_app, tmp_path):
     the error names works, and what it makes the app uses."""
     folder = tmp_path / "keys"
     made = subprocess.run(
-        [sys.executable, "-m", "api.keyring", str(folder), "--algorithm", "ES256"],
+        [sys.executable, "-m", "api.auth.keyring", str(folder), "--algorithm", "ES256"],
         capture_output=True,
         text=True,
         check=True,
@@ -391,15 +391,15 @@ def test_generated_files_for_each_algorithm(app, tmp_path):
 
 def test_unknown_kids_do_not_make_the_directory_reread(make_app, key_dir, monkeypatch):
     """Otherwise any client could make every request parse every key file."""
-    import api.keyring
+    import api.auth.keyring
 
     add_key(str(key_dir), "ES256")
     app = keyed_app(make_app, "ES256", key_dir)
     pair = login(app)
     loads = []
-    real = api.keyring.load_key_file
+    real = api.auth.keyring.load_key_file
     monkeypatch.setattr(
-        api.keyring, "load_key_file", lambda *a, **k: loads.append(a) or real(*a, **k)
+        api.auth.keyring, "load_key_file", lambda *a, **k: loads.append(a) or real(*a, **k)
     )
     for i in range(5):
         header = {"alg": "ES256", "typ": "at+jwt", "kid": f"made-up-{i}"}

@@ -9,8 +9,8 @@ import jwt
 import pytest
 import requests
 
+from deploy.processes import BIN, ROOT, Gunicorn, server_env
 from tests.conftest import PASSWORD
-from tests.live_server import BIN, ROOT, LiveServer, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ def es256_server(tmp_path):
     )
     env = server_env(tmp_path, JWT_ALGORITHM="ES256", JWT_KEY_DIR=str(keys), WEB_CONCURRENCY="3")
     del env["JWT_SECRET_KEY"]
-    server = LiveServer(env, tmp_path / "gunicorn.log").start()
+    server = Gunicorn(env, tmp_path / "gunicorn.log").start()
     yield server
     server.stop()
 

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from api import create_app
-from api.keys import KeyConfigError, generate_rsa_files
+from api.auth.key_files import KeyConfigError, generate_rsa_files
 from tests.conftest import PASSWORD, assert_error, bearer, header_of
 
 
@@ -155,7 +155,7 @@ def test_garbage_public_key_is_refused(tmp_path, rsa_key_files):
 
 RACE = """
 import sys, time
-from api.keys import ensure_dev_material, generate_rsa_files
+from api.auth.key_files import ensure_dev_material, generate_rsa_files
 start = float(sys.argv[2])
 time.sleep(max(0, start - time.time()))
 folder = ensure_dev_material(sys.argv[1], "rsa", lambda: generate_rsa_files(2048))
@@ -219,7 +219,7 @@ def test_testing_and_production_never_generate_keys(monkeypatch, tmp_path):
 
 
 def test_generated_key_files_are_private(tmp_path):
-    from api.keys import write_private_files
+    from api.auth.key_files import write_private_files
 
     write_private_files(tmp_path, generate_rsa_files(2048))
     assert (tmp_path / "jwt_key").stat().st_mode & 0o777 == 0o600

@@ -154,7 +154,7 @@ def test_store_lost_after_the_view_keeps_the_answer(make_app, monkeypatch, fresh
     not a 500. Found by tests/test_faults.py."""
     import redis
 
-    from api.limits import limiter
+    from api.web.limits import limiter
 
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
     client = app.test_client()

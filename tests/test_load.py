@@ -7,7 +7,7 @@ import os
 import pytest
 import requests
 
-from tests.live_server import LiveServer, server_env
+from deploy.processes import Gunicorn, server_env
 from tests.load_client import (
     Client,
     Tally,
@@ -39,7 +39,7 @@ def server(tmp_path, postgres_url, redis_settings):
         RATELIMIT_REFRESH="100000 per minute",
         **redis_settings,
     )
-    live = LiveServer(env, tmp_path / "gunicorn.log").start()
+    live = Gunicorn(env, tmp_path / "gunicorn.log").start()
     yield live
     live.stop()
 

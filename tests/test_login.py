@@ -1,7 +1,7 @@
 import pytest
 from argon2 import PasswordHasher
 
-from api import users
+from api.accounts import passwords, users
 from tests.conftest import PASSWORD, assert_error, bearer, claims_of
 
 
@@ -81,7 +81,7 @@ def test_login_rehashes_when_parameters_change(make_app):
     app = make_app(ARGON2_TIME_COST=1, ARGON2_MEMORY_COST=8)
     client = app.test_client()
     client.post("/api/auth/register", json={"username": "bob", "password": PASSWORD})
-    app.extensions["passwords"] = users.Passwords({**app.config, "ARGON2_MEMORY_COST": 16})
+    app.extensions["passwords"] = passwords.Passwords({**app.config, "ARGON2_MEMORY_COST": 16})
     with app.app_context():
         before = users.find_by_username("bob").password_hash
     response = client.post("/api/auth/login", json={"username": "bob", "password": PASSWORD})

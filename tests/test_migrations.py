@@ -52,7 +52,7 @@ def test_postgres_migrations_match_models(postgres_url):
 
 
 def test_username_uniqueness_is_enforced_by_the_database(postgres_url):
-    from api.users import User
+    from api.accounts.users import User
 
     app = create_app({"APP_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": postgres_url})
     with app.app_context():

@@ -9,8 +9,8 @@ import time_machine
 from prometheus_client import REGISTRY
 
 from config import ConfigError
+from deploy.processes import free_port
 from tests.conftest import PASSWORD, AuthActions, assert_error, bearer
-from tests.live_server import free_port
 
 
 def sample(name, **labels):

@@ -6,8 +6,8 @@ import pytest
 from flask_migrate import upgrade
 
 from api import create_app
+from api.database import engines
 from api.extensions import db
-from api.reads import engines
 from tests.conftest import PASSWORD, AuthActions, assert_error, bearer
 
 

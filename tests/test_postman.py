@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.live_server import ROOT, LiveServer, server_env
+from deploy.processes import ROOT, Gunicorn, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +18,7 @@ NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 def server(tmp_path_factory):
     instance = tmp_path_factory.mktemp("postman")
     env = server_env(instance, JWT_COOKIE_SECURE="false")
-    live = LiveServer(env, instance / "gunicorn.log").start()
+    live = Gunicorn(env, instance / "gunicorn.log").start()
     yield live
     live.stop()
 

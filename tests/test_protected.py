@@ -139,7 +139,7 @@ def test_tokens_are_not_read_from_query_string_or_body(auth, client):
 
 
 def test_deleted_user_token_is_refused(app, auth, client):
-    from api import users
+    from api.accounts import users
 
     pair = auth.registered_pair()
     with app.app_context():

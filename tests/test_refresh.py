@@ -90,7 +90,7 @@ def test_bearer_header_decides_refresh_over_cookies(auth, client):
 
 
 def test_refresh_for_disabled_user_is_refused(app, auth, client):
-    from api import users
+    from api.accounts import users
 
     pair = auth.registered_pair()
     with app.app_context():

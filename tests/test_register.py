@@ -15,7 +15,7 @@ def test_register_creates_user(client):
 
 
 def test_password_is_stored_as_argon2id(app, auth):
-    from api.users import find_by_username
+    from api.accounts.users import find_by_username
 
     auth.register()
     with app.app_context():
@@ -79,7 +79,7 @@ def test_roles_cannot_be_granted_at_registration(client, auth):
 def test_registration_race_is_settled_by_the_database(auth, client, monkeypatch):
     # Two registrations passing the existence check together: the unique index
     # on lower(username) lets one in and the other gets the same 409.
-    from api import users
+    from api.accounts import users
 
     auth.register("bob")
     monkeypatch.setattr(users, "find_by_username", lambda _name: None)

@@ -3,8 +3,8 @@
 import pytest
 import redis
 
+from deploy.processes import free_port
 from tests.conftest import AuthActions, assert_error, bearer, claims_of
-from tests.live_server import free_port
 
 
 @pytest.fixture
@@ -72,8 +72,8 @@ def test_store_down_refuses_authenticated_requests(redis_down, path):
 
 
 def test_store_down_refuses_refresh_and_logout_leaves_nothing_half_done(redis_down):
+    from api.auth.sessions import LoginSession
     from api.extensions import db
-    from api.sessions import LoginSession
 
     client = redis_down.test_client()
     pair = AuthActions(client).registered_pair()
@@ -121,8 +121,8 @@ def test_database_down_refuses_authenticated_requests(make_app, tmp_path):
 def test_password_change_with_store_failing_on_write_changes_nothing(make_app, tmp_path):
     """Redis going away between the request's check and its write cannot be
     timed for real: a store whose writes fail stands in for that moment."""
-    from api import users
-    from api.revocation import DatabaseStore, StoreUnavailable
+    from api.accounts import users
+    from api.auth.revocation import DatabaseStore, StoreUnavailable
     from tests.conftest import PASSWORD
 
     class WritesFail(DatabaseStore):

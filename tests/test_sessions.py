@@ -307,8 +307,8 @@ def test_ended_sessions_are_not_listed(auth, client):
 
 
 def test_prune_forgets_expired_rotated_tokens(store_app, auth, client):
+    from api.auth.sessions import LoginSession, RotatedRefreshToken
     from api.extensions import db
-    from api.sessions import LoginSession, RotatedRefreshToken
 
     pair = auth.registered_pair()
     refresh(client, pair["refresh_token"])

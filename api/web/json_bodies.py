@@ -1,4 +1,9 @@
-"""JSON in, JSON out: a body that is not JSON never reaches a view."""
+"""JSON in, JSON out: a body that is not JSON never reaches a view, and no
+answer is cached.
+
+Every view with a body schema reads it through JSONOnlyParser (the
+Blueprint below sets it); every request with a body, schema or not, is
+checked once before its view (`check_body`)."""
 
 import json
 
@@ -63,6 +68,8 @@ PARSER = JSONOnlyParser()
 
 
 class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint, reading bodies through JSONOnlyParser."""
+
     ARGUMENTS_PARSER = PARSER
 
 
@@ -101,21 +108,3 @@ def no_store(response):
 def init_app(app):
     app.before_request(check_body)
     app.after_request(no_store)
-
-
-# OpenAPI: protected routes take a bearer header, or the cookie plus X-CSRF-TOKEN.
-SECURITY_SCHEMES = {
-    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-    "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"},
-    "refreshCookieAuth": {"type": "apiKey", "in": "cookie", "name": "refresh_token_cookie"},
-    "csrfHeader": {"type": "apiKey", "in": "header", "name": "X-CSRF-TOKEN"},
-}
-# CSRF applies to cookie-authenticated unsafe methods only.
-AUTH_DOC = {"security": [{"bearerAuth": []}, {"cookieAuth": [], "csrfHeader": []}]}
-READ_AUTH_DOC = {"security": [{"bearerAuth": []}, {"cookieAuth": []}]}
-REFRESH_AUTH_DOC = {"security": [{"bearerAuth": []}, {"refreshCookieAuth": [], "csrfHeader": []}]}
-
-
-def document_security(api):
-    for name, scheme in SECURITY_SCHEMES.items():
-        api.spec.components.security_scheme(name, scheme)

@@ -1,11 +1,12 @@
 """The browser transport: tokens in httpOnly cookies, csrf values readable."""
 
-from flask import after_this_request
-from flask_jwt_extended import set_access_cookies, set_refresh_cookies
+from flask import after_this_request, request
+from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
 
 from config import ConfigError
 
 SAMESITE_VALUES = ("Lax", "Strict", "None")
+JWT_COOKIES = ("access_token_cookie", "refresh_token_cookie")
 
 
 def check_cookie_config(config):
@@ -36,3 +37,14 @@ def cookie_session(user, pair):
         "csrf_access_token": pair.csrf_access_token,
         "csrf_refresh_token": pair.csrf_refresh_token,
     }
+
+
+def clear_cookies_if_sent():
+    """A session that ends takes the cookies it came with (if it came with any)."""
+    if any(name in request.cookies for name in JWT_COOKIES):
+        after_this_request(_clear_cookies)
+
+
+def _clear_cookies(response):
+    unset_jwt_cookies(response)
+    return response

@@ -1,26 +1,48 @@
-"""The one database read of an authenticated request, kept to one round trip.
+"""The database: its engines, the one read of an authenticated request, and a
+request's end that survives a dropped connection.
 
 Every authenticated request reads its token's user (and, with the database as
 revocation store, its session) before anything else. Through the ORM session
 that read would cost a Session, a transaction (BEGIN and ROLLBACK on
-PostgreSQL) and a liveness ping of the pooled connection; here it is one
-statement on a pooled connection in autocommit mode.
+PostgreSQL) and a liveness ping of the pooled connection; `read_row` makes it
+one statement on a pooled connection in autocommit mode.
 
 There is no ping before each checkout (config.py turns pool_pre_ping off: it
 would double the round trips). A connection the server dropped meanwhile
 (a restart, a failover) fails on use instead; SQLAlchemy then discards every
-older connection in the pool, and this read, being read-only, tries once more
-on a new one. Writes answer 503 once and the client retries.
+older connection in the pool, and a read, being read-only, tries once more on
+a new one. Writes answer 503 once and the client retries.
 """
 
-from flask import current_app
-from sqlalchemy import create_engine
-from sqlalchemy.exc import DBAPIError
+import os
 
-from api.extensions import db
+from flask import current_app
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from api.extensions import db, migrate
+from config import ConfigError
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+SELECT_ONE = text("SELECT 1")
 
 
 def init_app(app):
+    config = app.config
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Not SQLite's: an in-memory database lives only as long as its connection.
+        options = config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.setdefault("pool_recycle", 1800)
+    try:
+        db.init_app(app)  # builds the engine: a bad URL or a missing driver fails here
+        _add_read_engine(app)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
+    _end_sessions_whatever_the_connection(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+
+
+def _add_read_engine(app):
     """PostgreSQL: a second pool on the same server, for read_row alone, in
     autocommit (no BEGIN, no ROLLBACK) and with no reset when a connection
     goes back, which in autocommit has no transaction to end. SQLite: the
@@ -38,13 +60,14 @@ def init_app(app):
     )
 
 
-def end_sessions_whatever_the_connection(app):
+def _end_sessions_whatever_the_connection(app):
     """Flask-SQLAlchemy ends each request's session after the answer is made,
     with a ROLLBACK. Should the server have dropped the connection meanwhile
     (a restart, pg_terminate_backend), that ROLLBACK fails, and the failure
     would escape Flask and replace an answer already decided (a login, its
     session committed) with a lost connection. The session is discarded
-    instead, and SQLAlchemy has discarded the dead connection."""
+    instead, and SQLAlchemy has discarded the dead connection.
+    (A reach into Flask-SQLAlchemy's internals: api/internals.py.)"""
     funcs = app.teardown_appcontext_funcs
     funcs[:] = [func for func in funcs if func != db._teardown_session]
 
@@ -81,3 +104,7 @@ def read_row(statement, params):
 def _first(engine, statement, params):
     with engine.connect() as connection:
         return connection.execute(statement, params).first()
+
+
+def ping():
+    read_row(SELECT_ONE, {})

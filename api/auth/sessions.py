@@ -9,17 +9,19 @@ a retry racing); after it, it is "reused" and the whole session is revoked,
 the newest tokens included, as Auth0's and SuperTokens' theft detection do.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app, request
 from flask_smorest import abort
 from sqlalchemy import DateTime, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from api.auth import minting
+from api.auth.revocation import store
+from api.clock import as_utc, from_timestamp, utcnow
 from api.extensions import db
-from api.metrics import REFRESHES, REUSE_DETECTIONS, REVOCATIONS
-from api.revocation import store
-from api.users import utcnow
+from api.web.errors import bearer_challenge
+from api.web.metrics import REFRESHES, REUSE_DETECTIONS, REVOCATIONS
 
 
 class LoginSession(db.Model):
@@ -50,16 +52,24 @@ class RotatedRefreshToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-def as_utc(value):
-    # SQLite hands timestamps back without their zone; they were stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def start(user, cookies):
+    """A new login session and its first, fresh, token pair."""
+    sid = minting.new_session_id()
+    pair = minting.issue_pair(user, sid, fresh=True, cookies=cookies)
+    _open(user, sid, pair)
+    return pair
 
 
-def from_timestamp(seconds):
-    return datetime.fromtimestamp(seconds, UTC)
+def refresh(user, claims, cookies):
+    """The next pair of the presented refresh token's session (`claims`), in
+    place of it. The session carries on: only a password login is fresh."""
+    pair = minting.issue_pair(user, claims["sid"], fresh=False, cookies=cookies)
+    rotate(claims, pair)
+    REFRESHES.labels("ok").inc()
+    return pair
 
 
-def open_session(user, sid, pair):
+def _open(user, sid, pair):
     now = utcnow()
     db.session.add(
         LoginSession(
@@ -130,11 +140,7 @@ def _refuse_rotation(claims, now):
 
 
 def abort_token(status, error, message):
-    abort(status, error=error, message=message, headers=token_challenge())
-
-
-def token_challenge():
-    return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    abort(status, error=error, message=message, headers=bearer_challenge())
 
 
 def revoke(session_ids, reason):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from flask_jwt_extended.exceptions import JWTDecodeError
 
-from api.keys import (
+from api.auth.key_files import (
     ASYMMETRIC_ALGORITHMS,
     HMAC_ALGORITHMS,
     KeyConfigError,
@@ -299,7 +299,7 @@ def _pair_ring(config, instance_path, algorithm):
 
 # `flask keys rotate` needs the app, and the app needs a key: the first one
 # comes from here (development makes it by itself).
-FIRST_KEY_HINT = "make the first key with `python -m api.keyring DIR --algorithm ALG`"
+FIRST_KEY_HINT = "make the first key with `python -m api.auth.keyring DIR --algorithm ALG`"
 
 
 def add_first_key(path, algorithm):
@@ -310,10 +310,10 @@ def add_first_key(path, algorithm):
 
 
 def main(argv=None):
-    """`python -m api.keyring DIR --algorithm ALG`: the first key of a key directory."""
+    """`python -m api.auth.keyring DIR --algorithm ALG`: the first key of a key directory."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m api.keyring", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m api.auth.keyring", description=main.__doc__)
     parser.add_argument("directory", help="the JWT_KEY_DIR to make (mode 700) or add to")
     parser.add_argument("--algorithm", default="RS256", choices=ASYMMETRIC_ALGORITHMS)
     args = parser.parse_args(argv)
@@ -339,3 +339,7 @@ def add_key(path, algorithm, created=None):
 
 if __name__ == "__main__":
     main()
+
+
+def init_app(app):
+    app.extensions["keyring"] = load_keyring(app.config, app.instance_path)

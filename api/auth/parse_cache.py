@@ -10,7 +10,7 @@ Clients also present the same token for its whole life (an access token for
 That parse is a pure function of the token's text and verifies nothing, so it
 is kept here, per process, for the most recent tokens. Everything that
 verifies still runs on every call: the signature with the pinned algorithm and
-key, `exp`, `nbf`, `iss`, `aud`, the token's shape (api/tokens.py), the
+key, `exp`, `nbf`, `iss`, `aud`, the token's shape (api/auth/claims.py), the
 revocation check. A token that fails to parse is never kept.
 
 Anyone can send tokens, forged ones included, so what is kept is bounded:

@@ -13,9 +13,9 @@ from redis import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from api.auth.revocation import StoreUnavailable
 from api.extensions import db, jwt
-from api.logs import request_id
-from api.revocation import StoreUnavailable
+from api.web.logs import request_id
 
 ERROR_CODES = {
     400: ("bad_request", "The request body is not valid JSON."),
@@ -116,10 +116,14 @@ def limits_unavailable(exc):
     return error_response(503, "service_unavailable", "The rate-limit store is unavailable.")
 
 
+def bearer_challenge(www_error="invalid_token"):
+    """RFC 6750 §3: what a 401 to a bearer-token request says in WWW-Authenticate."""
+    return {"WWW-Authenticate": f'Bearer error="{www_error}"'}
+
+
 def token_error(error, message, status=401, www_error="invalid_token"):
     """A JWT failure, with RFC 6750's WWW-Authenticate challenge."""
-    headers = {"WWW-Authenticate": f'Bearer error="{www_error}"'}
-    return error_response(status, error, message, headers=headers)
+    return error_response(status, error, message, headers=bearer_challenge(www_error))
 
 
 def _kind(claims):

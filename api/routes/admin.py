@@ -1,27 +1,26 @@
-"""User administration, for the role `admin` (OWASP API5: function-level
-authorization is checked on every route, from the stored roles)."""
+"""`/api/admin/users`: user administration, for the role `admin` (OWASP API5:
+function-level authorization is checked on every route, from the stored roles)."""
 
 from flask_jwt_extended import get_current_user
 from flask_smorest import abort
 from sqlalchemy import func, select
 
-from api import sessions
-from api.auth import roles_required
+from api.accounts.users import MAX_ID, User
+from api.auth import sessions
+from api.auth.identity import roles_required
 from api.extensions import db
-from api.json_http import AUTH_DOC, READ_AUTH_DOC, Blueprint
-from api.pagination import PageQuerySchema, paginate
+from api.routes import groups
 from api.schemas import AdminUserPatchSchema, AdminUserSchema, UserQuerySchema
-from api.users import MAX_ID, User
+from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
+from api.web.pagination import PageQuerySchema, paginate
 
-blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="User administration")
 
-
-@blp.get("/users")
-@blp.doc(**READ_AUTH_DOC)
+@groups.admin.get("/api/admin/users")
+@groups.admin.doc(**READ_AUTH_DOC)
 @roles_required("admin")
-@blp.arguments(UserQuerySchema, location="query", as_kwargs=True)
-@blp.arguments(PageQuerySchema, location="query", as_kwargs=True)
-@blp.response(200, AdminUserSchema(many=True))
+@groups.admin.arguments(UserQuerySchema, location="query", as_kwargs=True)
+@groups.admin.arguments(PageQuerySchema, location="query", as_kwargs=True)
+@groups.admin.response(200, AdminUserSchema(many=True))
 def list_users(page, per_page, username=None):
     """Users, by id; `username` filters by prefix, whatever the case."""
     query = select(User).order_by(User.id)
@@ -33,11 +32,11 @@ def list_users(page, per_page, username=None):
     return paginate(query, total, page, per_page)
 
 
-@blp.patch(f"/users/<int(max={MAX_ID}):user_id>")
-@blp.doc(**AUTH_DOC)
+@groups.admin.patch(f"/api/admin/users/<int(max={MAX_ID}):user_id>")
+@groups.admin.doc(**AUTH_DOC)
 @roles_required("admin")
-@blp.arguments(AdminUserPatchSchema)
-@blp.response(200, AdminUserSchema)
+@groups.admin.arguments(AdminUserPatchSchema)
+@groups.admin.response(200, AdminUserSchema)
 def update_user(data, user_id):
     """Set a user's roles or disable them; either that takes something away
     ends all of their sessions at once."""

@@ -9,7 +9,7 @@ from flask_limiter import Limiter
 from limits import parse_many
 from redis import RedisError
 
-from api.metrics import count_rate_limit_hit
+from api.web.metrics import count_rate_limit_hit
 from config import ConfigError
 
 
@@ -18,7 +18,7 @@ def client_address():
 
 
 def username_key():
-    # The body was parsed once already (api/json_http.check_body).
+    # The body was parsed once already (api/web/json_bodies.check_body).
     body = g.get("json_body")
     name = body.get("username") if isinstance(body, dict) else None
     return f"username:{name.lower()}" if isinstance(name, str) else "username:"
@@ -77,7 +77,7 @@ def _keep_answer_without_headers(app):
         if getattr(hook, "func", None) is getattr(Limiter, "_Limiter__inject_headers", None):
             hooks[index] = _headers_if_reachable(hook)
             return
-    raise RuntimeError("Flask-Limiter's header hook was not found: check api/limits.py")
+    raise RuntimeError("Flask-Limiter's header hook was not found: check api/web/limits.py")
 
 
 def _headers_if_reachable(inject_headers):

@@ -6,17 +6,15 @@ import json
 
 from flask import current_app, make_response, request
 
-from api.json_http import Blueprint
+from api.routes import groups
 from api.schemas import JWKSetSchema
-
-blp = Blueprint("jwks", __name__, description="Verification keys")
 
 # Verifiers may cache this long; PyJWKClient refetches at once on an unknown kid.
 MAX_AGE_SECONDS = 300
 
 
-@blp.get("/.well-known/jwks.json")
-@blp.response(200, JWKSetSchema)
+@groups.jwks.get("/.well-known/jwks.json")
+@groups.jwks.response(200, JWKSetSchema)
 def jwks():
     """The current verification keys as a JWK Set (RFC 7517)."""
     body = json.dumps(current_app.extensions["keyring"].jwks(), sort_keys=True)

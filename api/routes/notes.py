@@ -1,4 +1,5 @@
-"""Notes: the example of an owner-scoped resource, to copy for your own.
+"""`/api/notes`: the example of an owner-scoped resource, to copy for your
+own: its model, its queries and its routes in one module.
 
 Every query is scoped to the caller (`owned()`), so another user's note is
 404 exactly as a missing one (OWASP API1, broken object-level authorization),
@@ -13,14 +14,16 @@ from flask_smorest import abort
 from sqlalchemy import DateTime, ForeignKey, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.auth import token_required
+from api.accounts.users import MAX_ID
+from api.auth.identity import token_required
+from api.clock import utcnow
 from api.extensions import db
-from api.json_http import AUTH_DOC, READ_AUTH_DOC, Blueprint
-from api.pagination import PageQuerySchema, paginate
+from api.routes import groups
 from api.schemas import NoteCreateSchema, NotePatchSchema, NoteSchema
-from api.users import MAX_ID, utcnow
+from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
+from api.web.pagination import PageQuerySchema, paginate
 
-blp = Blueprint("notes", __name__, url_prefix="/api/notes", description="The caller's notes")
+NOTE = f"/api/notes/<int(max={MAX_ID}):note_id>"
 
 
 class Note(db.Model):
@@ -47,11 +50,11 @@ def own_note(note_id):
     return note
 
 
-@blp.get("")
-@blp.doc(**READ_AUTH_DOC)
+@groups.notes.get("/api/notes")
+@groups.notes.doc(**READ_AUTH_DOC)
 @token_required()
-@blp.arguments(PageQuerySchema, location="query", as_kwargs=True)
-@blp.response(200, NoteSchema(many=True))
+@groups.notes.arguments(PageQuerySchema, location="query", as_kwargs=True)
+@groups.notes.response(200, NoteSchema(many=True))
 def list_notes(page, per_page):
     """The caller's notes, newest first; X-Pagination says where this page is."""
     query = owned().order_by(Note.id.desc())
@@ -59,11 +62,11 @@ def list_notes(page, per_page):
     return paginate(query, total, page, per_page)
 
 
-@blp.post("")
-@blp.doc(**AUTH_DOC)
+@groups.notes.post("/api/notes")
+@groups.notes.doc(**AUTH_DOC)
 @token_required()
-@blp.arguments(NoteCreateSchema)
-@blp.response(201, NoteSchema)
+@groups.notes.arguments(NoteCreateSchema)
+@groups.notes.response(201, NoteSchema)
 def create_note(data):
     """A new note of the caller's; Location names it."""
     note = Note(owner_id=get_current_user().id, **data)
@@ -72,20 +75,20 @@ def create_note(data):
     return note, 201, {"Location": url_for("notes.get_note", note_id=note.id)}
 
 
-@blp.get(f"/<int(max={MAX_ID}):note_id>")
-@blp.doc(**READ_AUTH_DOC)
+@groups.notes.get(NOTE)
+@groups.notes.doc(**READ_AUTH_DOC)
 @token_required()
-@blp.response(200, NoteSchema)
+@groups.notes.response(200, NoteSchema)
 def get_note(note_id):
     """One of the caller's notes."""
     return own_note(note_id)
 
 
-@blp.patch(f"/<int(max={MAX_ID}):note_id>")
-@blp.doc(**AUTH_DOC)
+@groups.notes.patch(NOTE)
+@groups.notes.doc(**AUTH_DOC)
 @token_required()
-@blp.arguments(NotePatchSchema)
-@blp.response(200, NoteSchema)
+@groups.notes.arguments(NotePatchSchema)
+@groups.notes.response(200, NoteSchema)
 def update_note(data, note_id):
     """Change a note's title or body."""
     note = own_note(note_id)
@@ -95,10 +98,10 @@ def update_note(data, note_id):
     return note
 
 
-@blp.delete(f"/<int(max={MAX_ID}):note_id>")
-@blp.doc(**AUTH_DOC)
+@groups.notes.delete(NOTE)
+@groups.notes.doc(**AUTH_DOC)
 @token_required()
-@blp.response(204)
+@groups.notes.response(204)
 def delete_note(note_id):
     """Delete a note."""
     db.session.delete(own_note(note_id))

@@ -1,6 +1,6 @@
 """Key material: secrets and key files loaded and checked once, then handed to
 PyJWT as key objects (a PEM string would be parsed again on every token).
-api/keyring.py decides which key signs and which keys verify.
+api/auth/keyring.py decides which key signs and which keys verify.
 """
 
 import base64

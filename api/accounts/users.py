@@ -1,0 +1,78 @@
+"""Users: the model, registration and the credential check."""
+
+from datetime import datetime
+
+from flask_smorest import abort
+from sqlalchemy import JSON, DateTime, Index, String, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.accounts.passwords import passwords
+from api.clock import utcnow
+from api.extensions import db
+
+# Ids are 32-bit integers in PostgreSQL: a larger id in a URL matches no route (404).
+MAX_ID = 2**31 - 1
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["user"])
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # Usernames are unique whatever their case: "Bob" cannot shadow "bob".
+    __table_args__ = (Index("uq_users_username_lower", func.lower(username), unique=True),)
+
+
+def find_by_username(username):
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def register(username, password):
+    if find_by_username(username) is not None:
+        abort_username_taken()
+    user = User(username=username, password_hash=passwords().hash(password))
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:  # lost a race with a registration of the same name
+        db.session.rollback()
+        abort_username_taken()
+    return user
+
+
+def abort_username_taken():
+    abort(409, error="username_taken", message="That username is already taken.")
+
+
+def authenticate(username, password):
+    """The user for these credentials, or None.
+
+    An unknown user is checked against a dummy hash, so that the answer and its
+    timing are the same whether the username exists or not.
+    """
+    user = find_by_username(username)
+    hasher = passwords()
+    if user is None:
+        hasher.verify(hasher.dummy_hash, password)
+        return None
+    if not hasher.verify(user.password_hash, password) or user.disabled:
+        return None
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        db.session.commit()
+    return user
+
+
+def check_password(user, password):
+    return passwords().verify(user.password_hash, password)
+
+
+def set_password(user, password):
+    """Pending until the caller commits (with the sessions it ends)."""
+    user.password_hash = passwords().hash(password)

@@ -1,0 +1,46 @@
+"""What a token of this API looks like: its claims, its header's `typ`, its
+lifetime. Minting (api/auth/minting.py) writes tokens of this shape and
+verifying (api/auth/identity.py) refuses any other.
+"""
+
+from flask import current_app
+from flask_jwt_extended.exceptions import JWTDecodeError
+
+# RFC 9068 / RFC 8725 §3.11: explicit typing keeps one kind of token from
+# being replayed as the other.
+TYP_BY_TYPE = {"access": "at+jwt", "refresh": "JWT"}
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid")
+# Headers that point at keys elsewhere; nothing here should ever follow them.
+FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c")
+
+
+def lifetimes():
+    config = current_app.config
+    return {
+        "access": int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "refresh": int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()),
+    }
+
+
+def check_token_shape(header, claims):
+    """Refuse a token whose header or claims are not what this API mints.
+
+    Runs on the unverified token before its signature is checked; every check
+    only refuses, so a token that passes is then verified as usual.
+    """
+    if any(name in header for name in FORBIDDEN_HEADERS):
+        raise JWTDecodeError("key-location headers are not accepted")
+    missing = [name for name in REQUIRED_CLAIMS if name not in claims]
+    if missing:
+        raise JWTDecodeError(f"missing claims: {', '.join(missing)}")
+    token_type = claims["type"]
+    expected_typ = TYP_BY_TYPE.get(token_type) if isinstance(token_type, str) else None
+    if expected_typ is None or header.get("typ") != expected_typ:
+        raise JWTDecodeError("unknown token type, or a header typ that does not fit it")
+    exp, iat = claims["exp"], claims["iat"]
+    if not (_is_int(exp) and _is_int(iat)) or exp - iat > lifetimes()[token_type]:
+        raise JWTDecodeError("token lives longer than this API issues")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,214 @@
+"""Who a request speaks for: the one module that decides.
+
+A protected view is wrapped in `token_required` (or `roles_required`). It
+picks the token the contract says decides (a bearer header alone, else the
+cookies) and has flask-jwt-extended verify it, through the loaders registered
+in `init_app`:
+
+1. `verification_key`: a token not shaped as this API mints them is refused
+   (api/auth/claims.py); otherwise the key its `kid` names, pinned to that
+   key's one algorithm (api/auth/keyring.py), checks the signature, `exp`,
+   `nbf`, `iss` and `aud`.
+2. `session_revoked`, then `load_user`: both answer from one look-up
+   (`_look_up`): the token's user, and whether its session is revoked.
+   With the database as revocation store that is one read of the user joined
+   to the session; with Redis, one Redis call and one read of the user.
+
+The view then has `get_current_user()` (a read-only TokenUser: the user as
+the database had them when the request was authenticated) and `get_jwt()`.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+
+from flask import current_app, g, request
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended.exceptions import CSRFError, InvalidHeaderError, NoAuthorizationError
+from flask_smorest import abort
+from sqlalchemy import bindparam, select
+
+from api.accounts.users import MAX_ID, User
+from api.auth import parse_cache, revocation
+from api.auth.claims import check_token_shape
+from api.auth.sessions import LoginSession
+from api.database import read_row
+from api.extensions import jwt
+
+
+def token_required(refresh=False, fresh=False):
+    """A valid access token (or refresh token, `refresh=True`; from a password
+    login, `fresh=True`) whose user and session are live; else 401."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            verify_jwt_in_request(refresh=refresh, fresh=fresh, locations=token_locations(refresh))
+            return current_app.ensure_sync(view)(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def roles_required(*roles):
+    """An access token whose user holds every one of `roles`; else 403.
+
+    The user's stored roles decide, not the token's claim: a demotion revokes
+    the user's sessions at once anyway (api/routes/admin.py), and this way a
+    token minted a moment before it cannot slip through.
+    """
+
+    def decorator(view):
+        @token_required()
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not set(roles) <= set(get_current_user().roles):
+                abort(403, message="You may not do this.")
+            return current_app.ensure_sync(view)(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def token_locations(refresh=False):
+    """A request with a bearer header is judged by that header alone, whatever
+    cookies come with it.
+
+    flask-jwt-extended falls back to the cookies when the scheme is not spelled
+    exactly "Bearer" or is given twice; RFC 7235 makes the scheme
+    case-insensitive, so it is normalised here (a rewrite of the header that
+    api/internals.py lists) and the cookies are left out.
+    """
+    header = request.headers.get("Authorization", "")
+    parts = [part.split() for part in header.split(",") if part.strip()]
+    bearer = [words for words in parts if words[0].lower() == "bearer"]
+    if not bearer:
+        _refuse_non_ascii_csrf(refresh)
+        return None  # the configured order: headers, then cookies
+    if len(bearer) > 1:
+        raise InvalidHeaderError("more than one bearer token")
+    if len(bearer[0]) == 1:
+        raise NoAuthorizationError("a bearer scheme without a token")
+    bearer[0][0] = "Bearer"
+    request.environ["HTTP_AUTHORIZATION"] = ", ".join(" ".join(words) for words in parts)
+    return ["headers"]
+
+
+def _refuse_non_ascii_csrf(refresh):
+    """hmac.compare_digest raises TypeError on non-ASCII text: where
+    flask-jwt-extended is about to compare, refuse such a value first."""
+    config = current_app.config
+    kind = "REFRESH" if refresh else "ACCESS"
+    if request.method not in config["JWT_CSRF_METHODS"]:
+        return
+    if config[f"JWT_{kind}_COOKIE_NAME"] not in request.cookies:
+        return
+    if not request.headers.get(config[f"JWT_{kind}_CSRF_HEADER_NAME"], "").isascii():
+        raise CSRFError("CSRF double submit tokens do not match")
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """The user a verified token speaks for. Read-only: a view that changes
+    the user loads the model (`db.session.get(User, id)`).
+
+    A plain row, not the model: every authenticated request loads one, and
+    SQLAlchemy's ORM costs more than the rest of the token check together.
+    """
+
+    id: int
+    username: str
+    roles: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LookUp:
+    """What one look-up found: the live user (None when gone or disabled)
+    and whether the token's session is revoked."""
+
+    user: TokenUser | None
+    revoked: bool
+
+
+NOBODY = LookUp(user=None, revoked=False)
+
+
+def _statements():
+    """Core statements, built once at import: they run on every request, and
+    building one costs more than running it."""
+    users, sessions = User.__table__, LoginSession.__table__
+    columns = (*(users.c[name] for name in ("id", "username", "roles", "created_at")),)
+    columns += (users.c.disabled,)
+    user_by_id = select(*columns).where(users.c.id == bindparam("user_id"))
+    session_matches = (sessions.c.user_id == users.c.id) & (
+        sessions.c.id == bindparam("session_id")
+    )
+    user_and_session = (
+        select(*columns, sessions.c.id.label("sid"), sessions.c.revoked_at)
+        .select_from(users.outerjoin(sessions, session_matches))
+        .where(users.c.id == bindparam("user_id"))
+    )
+    return user_by_id, user_and_session
+
+
+USER_BY_ID, USER_AND_SESSION = _statements()
+
+
+def _look_up(claims):
+    user_id = parse_user_id(claims["sub"])
+    if user_id is None:
+        return NOBODY  # no such user: the user lookup refuses it, invalid_token
+    params = {"user_id": user_id, "session_id": claims["sid"]}
+    store = revocation.store()
+    if store.in_database:
+        row = read_row(USER_AND_SESSION, params)
+        revoked = row is not None and (row.sid is None or row.revoked_at is not None)
+        return LookUp(_token_user(row), revoked)
+    if store.is_revoked(claims["sid"]):
+        return LookUp(user=None, revoked=True)
+    return LookUp(_token_user(read_row(USER_BY_ID, params)), revoked=False)
+
+
+def _token_user(row):
+    """A TokenUser from a row, or None when the user is gone or disabled."""
+    if row is None or row.disabled:
+        return None
+    return TokenUser(row.id, row.username, row.roles, row.created_at)
+
+
+def parse_user_id(sub):
+    """A token's `sub` as an id, or None: int() would take "²" or 5,000 digits."""
+    digits = sub.isascii() and sub.isdigit() and len(sub) <= len(str(MAX_ID))
+    return int(sub) if digits and int(sub) <= MAX_ID else None
+
+
+def init_app(app):
+    parse_cache.install()
+
+    # The key is chosen by kid and pinned to its one algorithm (api/auth/keyring.py).
+    @jwt.decode_key_loader
+    def verification_key(header, claims):
+        check_token_shape(header, claims)
+        return current_app.extensions["keyring"].verifier(header).verification_key
+
+    # Every token, access or refresh, from every worker and instance. The
+    # first loader flask-jwt-extended calls after the signature: the look-up
+    # happens here, and is kept for the user loader it calls next.
+    @jwt.token_in_blocklist_loader
+    def session_revoked(_header, claims):
+        g.token_look_up = _look_up(claims)
+        return g.token_look_up.revoked
+
+    # Every token names a live user: a deleted or disabled one is refused.
+    @jwt.user_lookup_loader
+    def load_user(_header, claims):
+        found = g.pop("token_look_up", None) or _look_up(claims)
+        return found.user
+
+    config = app.config
+    config["JWT_DECODE_ALGORITHMS"] = app.extensions["keyring"].decode_algorithms
+    config["JWT_DECODE_ISSUER"] = config["JWT_ISSUER"]
+    config["JWT_DECODE_AUDIENCE"] = config["JWT_AUDIENCE"]

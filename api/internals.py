@@ -1,0 +1,103 @@
+"""Every reach into a library's private internals, in one list.
+
+Each was a last resort: the library offered no public way to do what the
+contract or the hot path needs. Each names where it is, why, the version of
+the library it was checked against (the one pinned in requirements.txt), and
+the test that fails when an upgrade breaks it. tests/test_internals.py fails
+as soon as an installed version differs from the one checked here: read the
+reach against the new version, run its test, then update `checked`.
+
+Nothing imports this module at run time; it is the list, kept beside the code.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reach:
+    library: str  # the distribution, as requirements.txt pins it
+    checked: str  # the version this reach was read against
+    where: str  # module:function that reaches in
+    reaches: str  # the private name or behaviour relied on
+    why: str
+    test: str  # path::test that fails when an upgrade breaks it
+
+
+REACHES = (
+    Reach(
+        library="PyJWT",
+        checked="2.15.1",
+        where="api.auth.parse_cache:install",
+        reaches="jwt.api_jws._jws_global_obj and PyJWS._load (replaced by a cached one)",
+        why="flask-jwt-extended has PyJWT parse each token four times per request; the "
+        "parse (not the verification) is kept per token, about a quarter of the check.",
+        test="tests/auth/test_parse_cache.py::test_the_parse_is_done_once_per_token",
+    ),
+    Reach(
+        library="Flask-SQLAlchemy",
+        checked="3.1.1",
+        where="api.database:_end_sessions_whatever_the_connection",
+        reaches="SQLAlchemy._teardown_session in app.teardown_appcontext_funcs (replaced)",
+        why="its end-of-request ROLLBACK on a connection the server dropped raised past "
+        "Flask and cost a committed request its answer.",
+        test="tests/test_database.py::"
+        "test_a_connection_dropped_before_the_session_ends_costs_no_answer",
+    ),
+    Reach(
+        library="Flask-Limiter",
+        checked="4.1.1",
+        where="api.web.limits:_keep_answer_without_headers",
+        reaches="Limiter._Limiter__inject_headers, found in app.after_request_funcs (wrapped)",
+        why="Redis lost between the limit check and the header hook turned a committed "
+        "login or refresh into a 500; the start fails if the hook is not found.",
+        test="tests/web/test_limits.py::test_store_lost_after_the_view_keeps_the_answer",
+    ),
+    Reach(
+        library="flask-jwt-extended",
+        checked="4.7.4",
+        where="api.auth.identity:token_locations",
+        reaches="the Authorization header rewritten in request.environ before verification, "
+        "relying on how the library splits the header into scheme and token",
+        why="the library falls back to cookies when the scheme is not spelled exactly "
+        "'Bearer'; RFC 7235 makes it case-insensitive and the contract lets the "
+        "header decide alone.",
+        test="tests/auth/test_identity.py::"
+        "test_bearer_scheme_is_case_insensitive_and_still_decides",
+    ),
+    Reach(
+        library="webargs",
+        checked="8.7.1",
+        where="api.web.json_bodies:JSONOnlyParser._raw_load_json",
+        reaches="FlaskParser._raw_load_json (overridden)",
+        why="a body without a JSON content type must be 415, not a 422 of missing fields; "
+        "NUL characters and lone surrogates are refused before any view.",
+        test="tests/web/test_errors.py::test_error_envelope",
+    ),
+    Reach(
+        library="gunicorn",
+        checked="27.0.1",
+        where="gunicorn.conf.py:write_json_error",
+        reaches="gunicorn.util.write_error (replaced)",
+        why="gunicorn answers requests it cannot parse itself, in HTML, with no hook; the "
+        "contract wants JSON from every layer.",
+        test="tests/e2e/test_gunicorn.py::test_errors_gunicorn_answers_itself_are_json",
+    ),
+    Reach(
+        library="gunicorn",
+        checked="27.0.1",
+        where="gunicorn.conf.py:JSONLogger.access",
+        reaches="the response object gunicorn hands its access logger (resp.status, resp.sent), "
+        "which its own error answers build differently",
+        why="one JSON access line per request, gunicorn's own error answers included.",
+        test="tests/e2e/test_gunicorn.py::test_gunicorn_s_own_error_answers_are_logged_not_dropped",
+    ),
+    Reach(
+        library="gunicorn",
+        checked="27.0.1",
+        where="api.web.json_bodies:_read_within_limit",
+        reaches="gunicorn.http.errors.ParseException, raised from the request body stream",
+        why="a broken chunked body surfaces while the app reads it; it must be a JSON 400, "
+        "not a 500.",
+        test="tests/e2e/test_gunicorn.py::test_broken_chunked_body_is_a_json_400",
+    ),
+)

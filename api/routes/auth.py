@@ -1,0 +1,101 @@
+"""`/api/auth/*`: register, log in (tokens in the body for mobile apps and
+Postman, or in cookies for browsers), refresh, log out, and the presented
+token's claims. The sessions list is in api/routes/sessions.py."""
+
+from flask_jwt_extended import get_current_user, get_jwt, get_jwt_request_location
+from flask_smorest import abort
+
+from api.accounts import users
+from api.auth import sessions
+from api.auth.cookies import clear_cookies_if_sent, cookie_session
+from api.auth.identity import token_required
+from api.routes import groups
+from api.schemas import (
+    CookieSessionSchema,
+    LoginSchema,
+    RegisterSchema,
+    TokenClaimsSchema,
+    TokenPairSchema,
+    UserSchema,
+)
+from api.web import limits, metrics
+from api.web.openapi import AUTH_DOC, READ_AUTH_DOC, REFRESH_AUTH_DOC
+
+
+@groups.login.post("/api/auth/register")
+@limits.per_address
+@limits.per_username
+@groups.login.arguments(RegisterSchema)
+@groups.login.response(201, UserSchema)
+def register(data):
+    """Create a user account (role `user`)."""
+    return users.register(data["username"], data["password"])
+
+
+@groups.login.post("/api/auth/login")
+@limits.per_address
+@limits.per_username
+@groups.login.arguments(LoginSchema)
+@groups.login.response(200, TokenPairSchema)
+def login(credentials):
+    """Log in with a password; the token pair comes in the body."""
+    return sessions.start(check_credentials(credentials), cookies=False)
+
+
+@groups.login.post("/api/auth/cookie/login")
+@limits.per_address
+@limits.per_username
+@groups.login.arguments(LoginSchema)
+@groups.login.response(200, CookieSessionSchema)
+def cookie_login(credentials):
+    """Log in with a password; the tokens come in httpOnly cookies."""
+    user = check_credentials(credentials)
+    return cookie_session(user, sessions.start(user, cookies=True))
+
+
+def check_credentials(credentials):
+    user = users.authenticate(credentials["username"], credentials["password"])
+    metrics.LOGINS.labels("failed" if user is None else "ok").inc()
+    if user is None:
+        abort(401, error="invalid_credentials", message="Wrong username or password.")
+    return user
+
+
+@groups.refresh.post("/api/auth/refresh")
+@groups.refresh.doc(**REFRESH_AUTH_DOC)
+@groups.refresh.doc(responses={"200": {
+    "description": "A new pair: in the body (header mode), or as cookies (cookie mode)",
+    "content": {"application/json": {"schema": {"oneOf": [
+        {"$ref": "#/components/schemas/TokenPair"},
+        {"$ref": "#/components/schemas/CookieSession"},
+    ]}}},
+}})  # fmt: skip
+@limits.refresh_per_address
+@token_required(refresh=True)
+def refresh():
+    """Swap a refresh token for a new pair (rotation); cookie mode answers with new cookies."""
+    user = get_current_user()
+    in_cookies = get_jwt_request_location() == "cookies"
+    pair = sessions.refresh(user, get_jwt(), cookies=in_cookies)
+    if in_cookies:
+        return CookieSessionSchema().dump(cookie_session(user, pair))
+    return TokenPairSchema().dump(pair)
+
+
+@groups.account.post("/api/auth/logout")
+@groups.account.doc(**AUTH_DOC)
+@token_required()
+@groups.account.response(204)
+def logout():
+    """End this token's session; clears the cookies it came with."""
+    sessions.revoke([get_jwt()["sid"]], reason="logout")
+    clear_cookies_if_sent()
+
+
+@groups.resources.get("/api/auth/token")
+@groups.resources.doc(**READ_AUTH_DOC)
+@token_required()
+@groups.resources.response(200, TokenClaimsSchema)
+def token_claims():
+    """The presented access token's claims (the tutorial's "Show details")."""
+    return get_jwt()

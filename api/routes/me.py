@@ -1,0 +1,42 @@
+"""`/api/me`: the user an access token speaks for, and their password."""
+
+from flask_jwt_extended import get_current_user, get_jwt
+from flask_smorest import abort
+
+from api.accounts import users
+from api.auth import sessions
+from api.auth.identity import token_required
+from api.extensions import db
+from api.routes import groups
+from api.schemas import PasswordChangeSchema, UserSchema
+from api.web import limits
+from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
+
+
+@groups.resources.get("/api/me")
+@groups.resources.doc(**READ_AUTH_DOC)
+@token_required()
+@groups.resources.response(200, UserSchema)
+def me():
+    """The user the access token belongs to."""
+    return get_current_user()
+
+
+@groups.account.put("/api/me/password")
+@groups.account.doc(**AUTH_DOC)
+@limits.per_address
+@token_required(fresh=True)
+@groups.account.arguments(PasswordChangeSchema)
+@groups.account.response(204)
+def change_password(data):
+    """Change the password (fresh token only); every other session ends."""
+    user = db.session.get(users.User, get_current_user().id)
+    if not users.check_password(user, data["current_password"]):
+        abort(
+            422,
+            message="The request body is not valid.",
+            messages={"json": {"current_password": ["Wrong password."]}},
+        )
+    users.set_password(user, data["new_password"])
+    # One commit: the new password and the end of the other sessions land together.
+    sessions.revoke_all(user.id, reason="password_change", keep=get_jwt()["sid"])
