@@ -1,19 +1,15 @@
+"""Fixtures only; what tests import is in tests/helpers.py."""
+
 import os
-import socket
 import uuid
 
-import jwt as pyjwt
 import pytest
 from sqlalchemy import create_engine, text
 
 from api import create_app
 from api.database import engines
 from api.extensions import db
-
-PASSWORD = "correct horse battery"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.helpers import POSTGRES_ADMIN_URL, AuthActions, require_service
 
 
 @pytest.fixture
@@ -49,67 +45,9 @@ def client(app):
     return app.test_client()
 
 
-class AuthActions:
-    def __init__(self, client):
-        self.client = client
-
-    def register(self, username="bob", password=PASSWORD):
-        response = self.client.post(
-            "/api/auth/register", json={"username": username, "password": password}
-        )
-        assert response.status_code == 201, response.json
-        return response.json
-
-    def login(self, username="bob", password=PASSWORD):
-        response = self.client.post(
-            "/api/auth/login", json={"username": username, "password": password}
-        )
-        assert response.status_code == 200, response.json
-        return response.json
-
-    def cookie_login(self, username="bob", password=PASSWORD):
-        response = self.client.post(
-            "/api/auth/cookie/login", json={"username": username, "password": password}
-        )
-        assert response.status_code == 200, response.json
-        return response.json
-
-    def registered_pair(self, username="bob"):
-        self.register(username)
-        return self.login(username)
-
-
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
-def claims_of(token):
-    return pyjwt.decode(token, options={"verify_signature": False})
-
-
-def header_of(token):
-    return pyjwt.get_unverified_header(token)
-
-
-def assert_error(response, status, error):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    assert response.json["error"] == error
-    assert isinstance(response.json["message"], str) and response.json["message"]
-
-
-def forge(claims, key=None, algorithm="HS256", headers=None):
-    """A token signed with the testing secret (or `key`), claims and header as given."""
-    from config import TestingConfig
-
-    return pyjwt.encode(
-        claims, key or TestingConfig.JWT_SECRET_KEY, algorithm=algorithm, headers=headers
-    )
 
 
 @pytest.fixture(scope="session")
@@ -120,24 +58,6 @@ def rsa_key_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("rsa")
     write_private_files(folder, generate_rsa_files(2048))
     return folder / "jwt_key", folder / "jwt_key.pub"
-
-
-def _answers(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
-def require_service(name, port, env_var):
-    """Outside CI a machine without the service skips these tests, saying so;
-    in CI (.ci/run starts the services) they must run."""
-    if env_var in os.environ or _answers(port):
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not answering on 127.0.0.1:{port}")
-    pytest.skip(f"{name} is not answering on 127.0.0.1:{port} (set {env_var})")
 
 
 @pytest.fixture
@@ -196,3 +116,10 @@ def make_store_app(backend):
 @pytest.fixture
 def store_app(make_store_app):
     return make_store_app()
+
+
+@pytest.fixture
+def key_dir(tmp_path):
+    path = tmp_path / "keys"
+    path.mkdir()
+    return path

@@ -160,7 +160,7 @@ def test_half_made_development_key_is_explained(tmp_path):
 
 
 def test_configured_issuer_and_audience_are_enforced(make_app):
-    from tests.conftest import assert_error, bearer
+    from tests.helpers import assert_error, bearer
 
     issuing = make_app(JWT_ISSUER="https://a.example", JWT_AUDIENCE="api-a")
     client = issuing.test_client()

@@ -1,0 +1,194 @@
+"""The demo page in a real browser: Debian's Chromium driven by Playwright,
+against the real server under gunicorn."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from deploy.processes import ROOT, Gunicorn, free_port, server_env, wait_for_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = ROOT / "artifacts" / "demo.png"
+# Without the background-networking flags Chromium keeps dialling out, which
+# this closed network refuses.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def static_site(directory, port):
+    """A plain static server: another origin for the page, or an attacker's."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(directory)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for_port(port)
+    return process
+
+
+@pytest.fixture(scope="module")
+def origins(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed (make test installs it)")
+        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
+    root = tmp_path_factory.mktemp("browser")
+    spa_port, attacker_port = free_port(), free_port()
+    spa = f"http://127.0.0.1:{spa_port}"
+    env = server_env(
+        root,
+        JWT_COOKIE_SECURE="false",
+        JWT_ACCESS_TOKEN_EXPIRES="3",  # short, to see the silent refresh
+        CORS_ORIGINS=spa,
+        RATELIMIT_ENABLED="false",
+    )
+    api = Gunicorn(env, root / "gunicorn.log").start()
+    # The same page, served from a second origin, as an SPA on another host would be.
+    site = root / "site"
+    (site / "static").mkdir(parents=True)
+    for name in ("index.html", "demo.js", "demo.css"):
+        target = site / name if name == "index.html" else site / "static" / name
+        shutil.copy(ROOT / "api" / "static" / name, target)
+    attacker = root / "attacker"
+    attacker.mkdir()
+    (attacker / "index.html").write_text("<!doctype html><title>Win a prize</title>")
+    servers = [static_site(site, spa_port), static_site(attacker, attacker_port)]
+    yield {"api": api, "spa": spa, "attacker": f"http://127.0.0.1:{attacker_port}"}
+    for server in servers:
+        server.terminate()
+        server.wait(timeout=10)
+    api.stop()
+
+
+@pytest.fixture
+def page(origins):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def log_in(page, url, username):
+    page.goto(url)
+    page.fill("#username", username)
+    page.fill("#password", "correct horse battery")
+    page.click("#register")
+    page.wait_for_function("document.getElementById('result').textContent.startsWith('Registered')")
+    page.click("#get-token")
+    page.wait_for_function(
+        "document.getElementById('result').textContent === 'Token Generated successfully!!'"
+    )
+
+
+def result(page):
+    return page.text_content("#result")
+
+
+def test_demo_flow_on_the_same_origin(page, origins):
+    api = origins["api"].url
+    log_in(page, f"{api}/", "alice")
+    page.wait_for_function(
+        "document.getElementById('countdown').textContent.startsWith('Access token expires in')"
+    )
+    page.click("#show-details")
+    page.wait_for_selector("#details:not([hidden])")
+    assert '"username": "alice"' in page.text_content("#user")
+    assert '"type": "access"' in page.text_content("#claims")
+    assert result(page) == "alice"
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.click("#logout")
+    page.wait_for_function("document.getElementById('result').textContent === 'Logged out'")
+    page.click("#show-details")
+    page.wait_for_function("document.getElementById('result').textContent.startsWith('No token')")
+
+
+def test_tokens_are_out_of_reach_of_page_scripts(page, origins):
+    log_in(page, f"{origins['api'].url}/", "bob")
+    cookies = page.evaluate("document.cookie")
+    assert "csrf_access_token=" in cookies  # readable, to echo in X-CSRF-TOKEN
+    assert "access_token_cookie" not in cookies  # httpOnly
+    assert "refresh_token_cookie" not in cookies
+
+
+def test_silent_refresh_when_the_access_token_expires(page, origins):
+    api = origins["api"]
+    log_in(page, f"{api.url}/", "carol")
+    page.reload()  # the csrf values must outlive a reload of the page
+    before = len(api.access_records("/api/auth/refresh", 200))
+    page.wait_for_timeout(3500)  # the access token lives 3 s
+    page.click("#show-details")
+    page.wait_for_selector("#details:not([hidden])")
+    assert result(page) == "carol"
+    # The page answered token_expired by refreshing once, then called again;
+    # the second call of "Show details" shared that one refresh.
+    assert api.wait_for_access("/api/auth/token", 200)
+    page.wait_for_timeout(300)
+    assert len(api.access_records("/api/auth/refresh", 200)) == before + 1
+
+
+def test_demo_flow_from_another_origin_through_cors(page, origins):
+    api = origins["api"].url
+    log_in(page, f"{origins['spa']}/?api={api}", "dave")
+    page.click("#show-details")
+    page.wait_for_selector("#details:not([hidden])")
+    assert '"username": "dave"' in page.text_content("#user")
+    page.click("#logout")
+    page.wait_for_function("document.getElementById('result').textContent === 'Logged out'")
+
+
+def test_forged_cross_site_post_without_the_csrf_header_is_refused(page, origins):
+    api = origins["api"].url
+    log_in(page, f"{api}/", "erin")
+    attacker = page.context.new_page()
+    attacker.goto(origins["attacker"])
+    # The browser sends the victim's cookies; it cannot add the csrf header.
+    attacker.evaluate(
+        "url => fetch(url, {method: 'POST', credentials: 'include', mode: 'no-cors'})",
+        f"{api}/api/auth/logout",
+    )
+    refused = origins["api"].wait_for_access("/api/auth/logout", 403)
+    assert [(r["method"], r["status"]) for r in refused] == [("POST", 403)]
+    page.click("#show-details")  # the victim's session is untouched
+    page.wait_for_selector("#details:not([hidden])")
+    assert result(page) == "erin"
+
+
+def test_api_docs_work_offline_and_call_login(page, origins):
+    api = origins["api"].url
+    requests.post(
+        f"{api}/api/auth/register",
+        json={"username": "frank", "password": "correct horse battery"},
+        timeout=10,
+    )
+    hosts = set()
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+    page.goto(f"{api}/api/docs")
+    login = page.locator("#operations-login-post_api_auth_login")
+    login.locator(".opblock-summary").click()
+    login.locator("button.try-out__btn").click()
+    body = '{"username": "frank", "password": "correct horse battery"}'
+    login.locator("textarea.body-param__text").fill(body)
+    login.locator("button.execute").click()
+    status = login.locator(".live-responses-table tbody .response-col_status")
+    status.first.wait_for()
+    assert status.first.text_content().strip().startswith("200")
+    assert "access_token" in login.locator(".live-responses-table").text_content()
+    assert hosts == {api.split("/")[2]}  # nothing fetched from anywhere else

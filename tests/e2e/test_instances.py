@@ -1,0 +1,67 @@
+"""Two gunicorn instances sharing PostgreSQL (and Redis): a logout on one is
+seen by the other at once, not when the access token expires."""
+
+import pytest
+import requests
+
+from deploy.processes import Gunicorn, server_env
+from tests.helpers import PASSWORD
+
+
+@pytest.fixture(params=["redis", "database"])
+def instances(request, tmp_path, postgres_url):
+    shared = {"DATABASE_URL": postgres_url, "WEB_CONCURRENCY": "2"}
+    if request.param == "redis":
+        settings = request.getfixturevalue("redis_settings")
+        shared.update(
+            REDIS_URL=settings["REDIS_URL"], REDIS_KEY_PREFIX=settings["REDIS_KEY_PREFIX"]
+        )
+    first_env = server_env(tmp_path / "a", **shared)
+    # The same secrets: two instances of one deployment.
+    second_env = server_env(
+        tmp_path / "b",
+        **shared,
+        SECRET_KEY=first_env["SECRET_KEY"],
+        JWT_SECRET_KEY=first_env["JWT_SECRET_KEY"],
+    )
+    servers = []
+    try:
+        for name, env in (("a", first_env), ("b", second_env)):
+            (tmp_path / name).mkdir()
+            servers.append(Gunicorn(env, tmp_path / name / "gunicorn.log").start())
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_logout_on_one_instance_refuses_the_token_on_the_other_at_once(instances):
+    first, second = instances
+    requests.post(
+        f"{first.url}/api/auth/register",
+        json={"username": "bob", "password": PASSWORD},
+        timeout=10,
+    ).raise_for_status()
+    pair = requests.post(
+        f"{first.url}/api/auth/login",
+        json={"username": "bob", "password": PASSWORD},
+        timeout=10,
+    ).json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert requests.get(f"{first.url}/api/me", headers=headers, timeout=10).status_code == 200
+    assert requests.get(f"{second.url}/api/me", headers=headers, timeout=10).status_code == 200
+
+    logout = requests.post(f"{second.url}/api/auth/logout", headers=headers, timeout=10)
+    assert logout.status_code == 204
+
+    # Every worker of the first instance, at once: several new connections.
+    for _ in range(6):
+        refused = requests.get(f"{first.url}/api/me", headers=headers, timeout=10)
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "token_revoked"
+    again = requests.post(
+        f"{first.url}/api/auth/refresh",
+        headers={"Authorization": f"Bearer {pair['refresh_token']}"},
+        timeout=10,
+    )
+    assert again.json()["error"] == "token_revoked"

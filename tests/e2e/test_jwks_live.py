@@ -1,0 +1,104 @@
+"""End to end under gunicorn: an ES256 key from ssh-keygen, a second service
+verifying tokens from the JWKS URL alone, and a key rotation while serving."""
+
+import json
+import subprocess
+import sys
+
+import jwt
+import pytest
+import requests
+
+from deploy.processes import BIN, ROOT, Gunicorn, server_env
+from tests.helpers import PASSWORD
+
+
+@pytest.fixture
+def es256_server(tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    subprocess.run(
+        ["ssh-keygen", "-t", "ecdsa", "-f", str(keys / "jwt_key"), "-N", "", "-q"], check=True
+    )
+    env = server_env(tmp_path, JWT_ALGORITHM="ES256", JWT_KEY_DIR=str(keys), WEB_CONCURRENCY="3")
+    del env["JWT_SECRET_KEY"]
+    server = Gunicorn(env, tmp_path / "gunicorn.log").start()
+    yield server
+    server.stop()
+
+
+def login(server, username):
+    requests.post(
+        f"{server.url}/api/auth/register",
+        json={"username": username, "password": PASSWORD},
+        timeout=10,
+    ).raise_for_status()
+    response = requests.post(
+        f"{server.url}/api/auth/login",
+        json={"username": username, "password": PASSWORD},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def verify_elsewhere(server, token):
+    """The example verifier, in a process of its own, with the URL alone."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "verify_with_jwks.py"), server.url, token],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_rotation_while_serving_keeps_old_and_new_tokens_valid(es256_server):
+    server = es256_server
+    before = login(server, "alice")
+    assert verify_elsewhere(server, before)["type"] == "access"
+
+    rotated = subprocess.run(
+        [BIN / "flask", "--app", "wsgi", "keys", "rotate"],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    after = login(server, "bob")
+    old_kid, new_kid = (jwt.get_unverified_header(t)["kid"] for t in (before, after))
+    assert new_kid != old_kid
+    assert new_kid in rotated.stdout
+
+    jwks = requests.get(f"{server.url}/.well-known/jwks.json", timeout=10).json()
+    assert {key["kid"] for key in jwks["keys"]} == {old_kid, new_kid}
+    for token, username in ((before, "alice"), (after, "bob")):
+        assert verify_elsewhere(server, token)["sub"]
+        for _ in range(12):  # new connections: every worker
+            me = requests.get(
+                f"{server.url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            assert me.status_code == 200
+            assert me.json()["username"] == username
+
+
+def test_the_verifier_refuses_a_tampered_token(es256_server):
+    token = login(es256_server, "carol")
+    header, payload, signature = token.split(".")
+    tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "verify_with_jwks.py"),
+            es256_server.url,
+            tampered,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert result.stderr.startswith("invalid:")

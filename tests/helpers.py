@@ -1,0 +1,127 @@
+"""What tests share besides fixtures (those are in conftest.py): the password
+the tests register with, the PostgreSQL admin URL, a client's auth actions,
+token and error helpers, and the skip-or-fail check for a backing service."""
+
+import os
+import socket
+
+import jwt as pyjwt
+import pytest
+from sqlalchemy import create_engine, text
+
+PASSWORD = "correct horse battery"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, username="bob", password=PASSWORD):
+        response = self.client.post(
+            "/api/auth/register", json={"username": username, "password": password}
+        )
+        assert response.status_code == 201, response.json
+        return response.json
+
+    def login(self, username="bob", password=PASSWORD):
+        response = self.client.post(
+            "/api/auth/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def cookie_login(self, username="bob", password=PASSWORD):
+        response = self.client.post(
+            "/api/auth/cookie/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def registered_pair(self, username="bob"):
+        self.register(username)
+        return self.login(username)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def claims_of(token):
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def header_of(token):
+    return pyjwt.get_unverified_header(token)
+
+
+def assert_error(response, status, error):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    assert response.json["error"] == error
+    assert isinstance(response.json["message"], str) and response.json["message"]
+
+
+def forge(claims, key=None, algorithm="HS256", headers=None):
+    """A token signed with the testing secret (or `key`), claims and header as given."""
+    from config import TestingConfig
+
+    return pyjwt.encode(
+        claims, key or TestingConfig.JWT_SECRET_KEY, algorithm=algorithm, headers=headers
+    )
+
+
+def _answers(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def require_service(name, port, env_var):
+    """Outside CI a machine without the service skips these tests, saying so;
+    in CI (.ci/run starts the services) they must run."""
+    if env_var in os.environ or _answers(port):
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not answering on 127.0.0.1:{port}")
+    pytest.skip(f"{name} is not answering on 127.0.0.1:{port} (set {env_var})")
+
+
+# The API as the session and rotation tests call it.
+
+
+def me(client, token):
+    return client.get("/api/me", headers=bearer(token))
+
+
+def refresh(client, token):
+    return client.post("/api/auth/refresh", headers=bearer(token))
+
+
+# Apps signing with the keys of a key directory (the `key_dir` fixture).
+
+
+def keyed_app(make_app, algorithm, key_dir):
+    return make_app(JWT_ALGORITHM=algorithm, JWT_KEY_DIR=str(key_dir))
+
+
+def terminate_backends(admin_url, database):
+    """pg_terminate_backend every connection to `database` but this one; how many."""
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return len(
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :db AND pid <> pg_backend_pid()"
+                    ),
+                    {"db": database},
+                ).all()
+            )
+    finally:
+        engine.dispose()

@@ -1,0 +1,165 @@
+"""/api/auth/sessions (api/routes/sessions.py) and /api/auth/logout (in
+api/routes/auth.py): listing and revoking login sessions, logout by bearer or
+cookies; every rule on SQLite, PostgreSQL, and PostgreSQL with Redis as the
+revocation store."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from tests.helpers import PASSWORD, assert_error, bearer, claims_of, me, refresh
+
+
+@pytest.fixture
+def client(store_app):
+    """On each store (conftest's `auth` uses this client too)."""
+    return store_app.test_client()
+
+
+def sessions_of(client, token):
+    response = client.get("/api/auth/sessions", headers=bearer(token))
+    assert response.status_code == 200
+    return response.json
+
+
+def test_each_login_opens_a_session(auth, client):
+    auth.register()
+    first = auth.login()
+    second = client.post(
+        "/api/auth/login",
+        json={"username": "bob", "password": PASSWORD},
+        headers={"User-Agent": "phone-app/2.1"},
+    ).json
+    listed = sessions_of(client, second["access_token"])
+    assert len(listed) == 2
+    assert set(listed[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current"}
+    by_id = {s["id"]: s for s in listed}
+    current = by_id[claims_of(second["access_token"])["sid"]]
+    assert current["current"] is True
+    assert current["user_agent"] == "phone-app/2.1"
+    assert current["ip"] == "127.0.0.1"
+    assert current["created_at"].endswith("Z")
+    assert by_id[claims_of(first["access_token"])["sid"]]["current"] is False
+
+
+def test_sessions_list_only_the_callers(auth, client):
+    auth.register("alice")
+    auth.login("alice")
+    auth.register("bob")
+    bob = auth.login("bob")
+    assert len(sessions_of(client, bob["access_token"])) == 1
+
+
+def test_revoking_a_session_refuses_its_tokens_at_once(auth, client):
+    auth.register()
+    kept, doomed = auth.login(), auth.login()
+    sid = claims_of(doomed["access_token"])["sid"]
+    response = client.delete(f"/api/auth/sessions/{sid}", headers=bearer(kept["access_token"]))
+    assert response.status_code == 204
+    assert_error(me(client, doomed["access_token"]), 401, "token_revoked")
+    assert_error(refresh(client, doomed["refresh_token"]), 401, "token_revoked")
+    assert me(client, kept["access_token"]).status_code == 200
+    assert [s["id"] for s in sessions_of(client, kept["access_token"])] == [
+        claims_of(kept["access_token"])["sid"]
+    ]
+
+
+def test_someone_elses_session_is_404(auth, client):
+    auth.register("alice")
+    alice = auth.login("alice")
+    auth.register("bob")
+    bob = auth.login("bob")
+    alice_sid = claims_of(alice["access_token"])["sid"]
+    response = client.delete(f"/api/auth/sessions/{alice_sid}", headers=bearer(bob["access_token"]))
+    assert_error(response, 404, "not_found")
+    missing = client.delete("/api/auth/sessions/nope", headers=bearer(bob["access_token"]))
+    assert_error(missing, 404, "not_found")
+    assert me(client, alice["access_token"]).status_code == 200
+
+
+def test_revoke_all_sessions(auth, client):
+    auth.register()
+    first, second = auth.login(), auth.login()
+    response = client.delete("/api/auth/sessions", headers=bearer(second["access_token"]))
+    assert response.status_code == 204
+    for pair in (first, second):
+        assert_error(me(client, pair["access_token"]), 401, "token_revoked")
+        assert_error(refresh(client, pair["refresh_token"]), 401, "token_revoked")
+
+
+def test_logout_with_bearer(auth, client):
+    pair = auth.registered_pair()
+    other = auth.login()
+    response = client.post("/api/auth/logout", headers=bearer(pair["access_token"]))
+    assert response.status_code == 204
+    assert response.data == b""
+    assert_error(me(client, pair["access_token"]), 401, "token_revoked")
+    assert_error(refresh(client, pair["refresh_token"]), 401, "token_revoked")
+    assert me(client, other["access_token"]).status_code == 200
+
+
+def test_logout_with_cookies_needs_csrf_and_clears_them(auth, client):
+    auth.register()
+    session = auth.cookie_login()
+    assert_error(client.post("/api/auth/logout"), 403, "csrf_failed")
+    response = client.post(
+        "/api/auth/logout", headers={"X-CSRF-TOKEN": session["csrf_access_token"]}
+    )
+    assert response.status_code == 204
+    cleared = {c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie")}
+    assert cleared == {
+        "access_token_cookie",
+        "refresh_token_cookie",
+        "csrf_access_token",
+        "csrf_refresh_token",
+    }
+    assert client.get_cookie("access_token_cookie") is None
+    assert_error(client.get("/api/me"), 401, "missing_token")
+
+
+@pytest.mark.parametrize("how", ["one", "all"])
+def test_revoking_the_current_session_by_cookie_clears_the_cookies(auth, client, how):
+    auth.register()
+    session = auth.cookie_login()
+    sid = claims_of(client.get_cookie("access_token_cookie").value)["sid"]
+    path = f"/api/auth/sessions/{sid}" if how == "one" else "/api/auth/sessions"
+    response = client.delete(path, headers={"X-CSRF-TOKEN": session["csrf_access_token"]})
+    assert response.status_code == 204
+    assert client.get_cookie("access_token_cookie") is None
+    assert client.get_cookie("refresh_token_cookie", path="/api/auth") is None
+
+
+def test_revoking_another_session_keeps_the_cookies(auth, client):
+    auth.register()
+    other = auth.login()
+    session = auth.cookie_login()
+    sid = claims_of(other["access_token"])["sid"]
+    response = client.delete(
+        f"/api/auth/sessions/{sid}", headers={"X-CSRF-TOKEN": session["csrf_access_token"]}
+    )
+    assert response.status_code == 204
+    assert not response.headers.getlist("Set-Cookie")
+    assert client.get("/api/me").status_code == 200
+
+
+def test_long_client_addresses_are_kept_short(auth, client):
+    auth.register()
+    address = "fe80::1234:5678:9abc:def0%" + "x" * 40
+    response = client.post(
+        "/api/auth/login",
+        json={"username": "bob", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": address},
+    )
+    assert response.status_code == 200
+    (listed,) = sessions_of(client, response.json["access_token"])
+    assert listed["ip"] == address[:45]
+
+
+def test_ended_sessions_are_not_listed(auth, client):
+    pair = auth.registered_pair()
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=15), tick=False):
+        fresh = auth.login()
+        listed = sessions_of(client, fresh["access_token"])
+    assert [s["id"] for s in listed] == [claims_of(fresh["access_token"])["sid"]]
+    assert claims_of(pair["access_token"])["sid"] not in {s["id"] for s in listed}

@@ -1,0 +1,61 @@
+"""Request ids and JSON log lines (api/web/logs.py), in process. (Under
+gunicorn, with several workers: tests/e2e/test_gunicorn.py.)"""
+
+import json
+
+import pytest
+
+from config import ConfigError
+from deploy.processes import free_port
+from tests.helpers import AuthActions, assert_error, bearer
+
+
+def test_a_request_id_is_made_and_echoed(client):
+    first = client.get("/api/health/live").headers["X-Request-ID"]
+    second = client.get("/api/health/live").headers["X-Request-ID"]
+    assert len(first) == 32 and int(first, 16) >= 0
+    assert first != second
+
+
+def test_a_plain_request_id_from_the_caller_is_kept(client):
+    response = client.get("/api/health/live", headers={"X-Request-ID": "edge-7f3a.01:b_c"})
+    assert response.headers["X-Request-ID"] == "edge-7f3a.01:b_c"
+
+
+@pytest.mark.parametrize("sent", ["a b", "x" * 129, '"}{"level": "ERROR', "é"])
+def test_a_request_id_that_could_forge_log_lines_is_replaced(client, sent):
+    echoed = client.get("/api/health/live", headers={"X-Request-ID": sent}).headers["X-Request-ID"]
+    assert echoed != sent
+    assert len(echoed) == 32
+
+
+def test_errors_carry_the_request_id_too(client):
+    refused = client.get("/api/me", headers={"X-Request-ID": "req-1"})
+    assert_error(refused, 401, "missing_token")
+    assert refused.headers["X-Request-ID"] == "req-1"
+    assert client.get("/nowhere", headers={"X-Request-ID": "req-2"}).headers["X-Request-ID"] == (
+        "req-2"
+    )
+
+
+def test_log_lines_are_json_with_the_request_id(make_app, capsys):
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    user = AuthActions(app.test_client())
+    pair = user.registered_pair()
+    capsys.readouterr()
+    response = app.test_client().get(
+        "/api/me", headers={**bearer(pair["access_token"]), "X-Request-ID": "trace-42"}
+    )
+    assert_error(response, 503, "service_unavailable")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    logged = [line for line in lines if "revocation store unavailable" in line["message"]]
+    assert len(logged) == 1, lines
+    assert logged[0]["request_id"] == "trace-42"
+    assert logged[0]["level"] == "ERROR"
+    assert logged[0]["time"].endswith("+00:00")
+    assert pair["access_token"] not in json.dumps(lines)
+
+
+def test_a_mistyped_log_level_stops_the_start(make_app):
+    with pytest.raises(ConfigError, match="LOG_LEVEL must be"):
+        make_app(LOG_LEVEL="LOUD")

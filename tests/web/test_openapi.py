@@ -1,0 +1,55 @@
+"""The OpenAPI document (api/web/openapi.py) documents every route served,
+and is the one the repository keeps (docs/openapi.json)."""
+
+import json
+import re
+from pathlib import Path
+
+from api.web.openapi import document
+
+KEPT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+def test_openapi_documents_every_route(app, client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    documented = {
+        (re.sub(r"\{(\w+)\}", r"<\1>", path), method.upper())
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    served = {
+        (re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"<\1>", rule.rule), method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+        if rule.rule.startswith(("/api/", "/.well-known/"))
+        and not rule.rule.startswith(("/api/docs", "/api/openapi.json"))
+    }
+    assert served <= documented, served - documented
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert schemes["cookieAuth"]["in"] == "cookie"
+    me = spec["paths"]["/api/me"]["get"]
+    assert {"bearerAuth": []} in me["security"]
+    assert "default" in me["responses"]  # the error envelope, on every operation
+    assert "Error" in spec["components"]["schemas"]
+    refresh = spec["paths"]["/api/auth/refresh"]["post"]
+    shapes = refresh["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
+    assert {s["$ref"].rsplit("/", 1)[1] for s in shapes} == {"TokenPair", "CookieSession"}
+    assert {"refreshCookieAuth": [], "csrfHeader": []} in refresh["security"]
+    logout = spec["paths"]["/api/auth/logout"]["post"]
+    assert {"cookieAuth": [], "csrfHeader": []} in logout["security"]  # unsafe: csrf too
+
+
+def test_the_served_document_is_the_one_kept_in_docs(app):
+    kept = json.loads(KEPT.read_text())
+    assert document(app) == kept, "the OpenAPI document changed: review it, then `make openapi`"
+
+
+def test_the_snapshot_command_writes_the_served_document(app, tmp_path):
+    path = tmp_path / "openapi.json"
+    result = app.test_cli_runner().invoke(args=["openapi-snapshot", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text()) == document(app)
+    assert path.read_text() == json.dumps(document(app), indent=2, sort_keys=True) + "\n"
