@@ -1,26 +1,24 @@
 # Two commands on a fresh machine: `make run` serves the API, `make test` tests it.
+# `make check` is the fast tier for the inner loop: lint and the unit tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test bench lint format migrate deploy-local clean
+.PHONY: run test check bench lint format migrate openapi deploy-local system-packages clean
 
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(VENV)/.dev node_modules/.installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+# Everything: lint, the unit tests and the end-to-end tests (tests/e2e: gunicorn,
+# nginx, chromium, newman, load and faults), with branch coverage.
+test: $(VENV)/.dev node_modules/.installed system-packages lint
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
 
-# The API under load (BENCHMARKS.md): wrk from Debian, installed when missing.
-# BENCH_ARGS: e.g. "--seconds 30 --backends sqlite"; see python -m bench.run -h.
-bench: $(VENV)/.dev
-	@command -v wrk >/dev/null || { echo "installing wrk (apt-get)"; \
-	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+# Lint and the unit tier on both cores, in under a minute: no server is started.
+check: $(VENV)/.dev lint
+	$(BIN)/pytest -m "not e2e" -n 2 -q
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -30,12 +28,36 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The API under load (BENCHMARKS.md): wrk from Debian, installed when missing.
+# BENCH_ARGS: e.g. "--seconds 30 --backends sqlite"; see python -m bench.run -h.
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null || { echo "installing wrk (apt-get)"; \
+	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 migrate: $(VENV)/.runtime
 	$(FLASK) db upgrade
+
+# docs/openapi.json: the OpenAPI document as served, kept for review.
+openapi: $(VENV)/.runtime
+	APP_CONFIG=testing $(FLASK) openapi-snapshot docs/openapi.json
 
 # nginx (TLS) in front of two gunicorn instances on 127.0.0.1: deploy/README.md.
 deploy-local: $(VENV)/.runtime
 	$(BIN)/python -m deploy.local
+
+# Debian packages the full test run uses, installed when missing: ssh-keygen
+# (tutorial-style key pairs), chromium (browser tests; Playwright drives it and
+# downloads no browser) and nginx (tests/e2e/test_deploy.py; Debian puts it in /usr/sbin).
+system-packages:
+	@missing=""; \
+	command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
+	PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt-get)"; \
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
