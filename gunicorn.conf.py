@@ -38,6 +38,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 from gunicorn import glogging, util  # noqa: E402
 from prometheus_client import multiprocess  # noqa: E402
 
+from api.database import engines  # noqa: E402
 from api.web.errors import ERROR_CODES, snake_case  # noqa: E402
 from api.web.logs import json_formatter  # noqa: E402
 from config import env_int  # noqa: E402
@@ -106,8 +107,6 @@ logger_class = JSONLogger
 
 def post_fork(server, worker):
     # Connection pools must not be shared across a fork: give each worker its own.
-    from api.database import engines
-
     for engine in engines(server.app.wsgi()):
         engine.dispose(close=False)
 

@@ -8,7 +8,7 @@ import time
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
 from api.accounts import users
@@ -154,6 +154,7 @@ def prune():
 
 @click.command("openapi-snapshot")
 @click.argument("path", default="docs/openapi.json")
+@with_appcontext
 def openapi_snapshot(path):
     """Write the OpenAPI document as served, keys sorted, for review."""
     text = json.dumps(openapi.document(current_app), indent=2, sort_keys=True)

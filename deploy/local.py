@@ -9,7 +9,7 @@ TRUSTED_PROXY_HOPS=1) and nginx with deploy/nginx.conf in front of them,
 prints the https URL and the CA file for curl, and stops everything on Ctrl-C
 or SIGTERM. Everything lives in a temporary directory, removed at the end.
 
-The test (tests/test_deploy.py) runs the same `Deployment`.
+The test (tests/e2e/test_deploy.py) runs the same `Deployment`.
 """
 
 import argparse

@@ -7,10 +7,11 @@ to, from one of:
 - JWT_KEY_DIR, a directory of private keys (PEM or OpenSSH). The newest file
   signs; older ones verify until every token they signed has expired (the
   refresh lifetime after a newer key appeared), then retire by themselves.
-  `flask keys rotate` adds a key. Every process rereads the directory when it
-  changes, before signing or on meeting an unknown kid, so a key that one
-  worker or instance signs with is known to all of them: files appear by an
-  atomic rename, whole.
+  `flask keys rotate` adds a key. Before signing or verifying, every process
+  checks the directory's mtime (one stat) and rereads it when it changed, and
+  at least once a minute; so a key that one worker or instance signs with is
+  known to all of them (files appear by an atomic rename, whole), while an
+  unknown kid alone never makes a process reread it.
 - JWT_PRIVATE_KEY_FILE (and JWT_PUBLIC_KEY_FILE): one fixed pair.
 - neither, in development: a key directory generated once in the instance folder.
 """

@@ -23,8 +23,7 @@ from api.web.openapi import AUTH_DOC, READ_AUTH_DOC, REFRESH_AUTH_DOC
 
 
 @groups.login.post("/api/auth/register")
-@limits.per_address
-@limits.per_username
+@limits.credentials
 @groups.login.arguments(RegisterSchema)
 @groups.login.response(201, UserSchema)
 def register(data):
@@ -33,8 +32,7 @@ def register(data):
 
 
 @groups.login.post("/api/auth/login")
-@limits.per_address
-@limits.per_username
+@limits.credentials
 @groups.login.arguments(LoginSchema)
 @groups.login.response(200, TokenPairSchema)
 def login(credentials):
@@ -43,8 +41,7 @@ def login(credentials):
 
 
 @groups.login.post("/api/auth/cookie/login")
-@limits.per_address
-@limits.per_username
+@limits.credentials
 @groups.login.arguments(LoginSchema)
 @groups.login.response(200, CookieSessionSchema)
 def cookie_login(credentials):

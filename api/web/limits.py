@@ -43,6 +43,11 @@ per_username = limiter.shared_limit(login_limit, scope="credentials-user", key_f
 refresh_per_address = limiter.limit(refresh_limit, key_func=client_address)
 
 
+def credentials(view):
+    """Both credential budgets: the caller's address and the username tried."""
+    return per_address(per_username(view))
+
+
 def init_app(app):
     config = app.config
     # Flask-Limiter would only log a mistyped limit, and limit nothing.
