@@ -93,16 +93,17 @@ def migrate_database(env):
 class Process:
     """A child process with its output in a file; stopped by its PID alone."""
 
-    def __init__(self, name, args, env, log_path, cwd=ROOT):
+    def __init__(self, name, args, env, log_path, cwd=ROOT, append=False):
         self.name = name
         self.args = args
         self.env = env
         self.log_path = log_path
         self.cwd = cwd
+        self.append = append  # one log across restarts, rather than one per start
         self.popen = None
 
     def start(self):
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "a" if self.append else "w")  # noqa: SIM115 - closed in stop()
         # Its own session: Ctrl-C reaches the runner only, which then stops
         # its children in order.
         self.popen = subprocess.Popen(  # noqa: S603 - our own commands
@@ -126,15 +127,16 @@ class Process:
     def output(self):
         return Path(self.log_path).read_text(errors="replace")
 
-    def terminate(self):
-        """SIGTERM to this PID: gunicorn and nginx both finish what they serve, then exit."""
+    def terminate(self, sig=signal.SIGTERM):
+        """SIGTERM to this PID: gunicorn, nginx and Redis finish what they serve, then exit."""
         if self.running():
-            self.popen.send_signal(signal.SIGTERM)
+            self.popen.send_signal(sig)
 
-    def stop(self, timeout=30):
+    def stop(self, timeout=30, sig=signal.SIGTERM):
+        """`sig` to this PID, then wait for it to exit (SIGKILL after `timeout` s)."""
         if self.popen is None:
             return
-        self.terminate()
+        self.terminate(sig)
         try:
             self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -12,14 +12,13 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import redis
 
-from deploy.processes import free_port
+from deploy.processes import Process, free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -38,31 +37,26 @@ class PrivateRedis:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-        self.log = None
+        args = [
+            REDIS_SERVER,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--protected-mode", "yes",
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--dir", str(self.folder),
+            "--daemonize", "no",
+        ]  # fmt: skip
+        self.server = Process("redis-server", args, None, self.folder / "redis.log", append=True)
 
     def start(self, timeout=10):
-        self.log = open(self.folder / "redis.log", "a")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--protected-mode", "yes",
-                "--save", "",
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--dir", str(self.folder),
-                "--daemonize", "no",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        self.server.start()
         deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:
             while True:
-                if self.process.poll() is not None:
+                if not self.server.running():
                     raise RuntimeError(f"redis-server exited:\n{self.output()}")
                 try:
                     client.ping()
@@ -75,17 +69,8 @@ class PrivateRedis:
             client.close()
 
     def stop(self, sig=signal.SIGTERM):
-        """Stop this server (its PID only) and wait until its port is closed."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.log is not None:
-            self.log.close()
-            self.log = None
+        """Stop this server (its PID only) and wait until it has exited."""
+        self.server.stop(timeout=10, sig=sig)
 
     def output(self):
         path = self.folder / "redis.log"
