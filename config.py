@@ -62,20 +62,20 @@ class Config:
     SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", "sqlite:///app.db"))
     # No ping before each use of a pooled connection: it would double the
     # round trips of every request. A dropped connection fails once instead
-    # and the pool starts afresh (api/reads.py). Connections to a server are
+    # and the pool starts afresh (api/database.py). Connections to a server are
     # also recycled after 30 minutes (api/__init__.py), inside idle timeouts.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
     MAX_CONTENT_LENGTH = 64 * 1024
     HOST = env_str("HOST", "127.0.0.1")
     PORT = env_int("PORT", "8000", high=65535)
 
-    # Signing keys: see api/keys.py. JWT_SECRET_KEY falls back to SECRET_KEY,
+    # Signing keys: see api/auth/key_files.py. JWT_SECRET_KEY falls back to SECRET_KEY,
     # as flask-jwt-extended does.
     JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
     JWT_SECRET_KEY = env_str("JWT_SECRET_KEY")
     JWT_PRIVATE_KEY_FILE = env_str("JWT_PRIVATE_KEY_FILE")
     JWT_PUBLIC_KEY_FILE = env_str("JWT_PUBLIC_KEY_FILE")
-    # A directory of keys that `flask keys rotate` adds to (api/keyring.py).
+    # A directory of keys that `flask keys rotate` adds to (api/auth/keyring.py).
     JWT_KEY_DIR = env_str("JWT_KEY_DIR")
     # Development only: with no key configured, one is generated once into the
     # instance folder and shared by every worker.

@@ -11,7 +11,7 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-# Unless the app has set up its logging already (JSON lines, api/logs.py):
+# Unless the app has set up its logging already (JSON lines, api/web/logs.py):
 # then keep it, and leave its loggers enabled (fileConfig would disable them).
 if not logging.getLogger().handlers:
     fileConfig(config.config_file_name, disable_existing_loggers=False)

@@ -195,18 +195,19 @@ def init_app(app):
         return current_app.extensions["keyring"].verifier(header).verification_key
 
     # Every token, access or refresh, from every worker and instance. The
-    # first loader flask-jwt-extended calls after the signature: the look-up
-    # happens here, and is kept for the user loader it calls next.
+    # loader flask-jwt-extended calls before the user loader: the look-up
+    # happens here, and is kept, for this token only, for the user loader.
     @jwt.token_in_blocklist_loader
     def session_revoked(_header, claims):
-        g.token_look_up = _look_up(claims)
-        return g.token_look_up.revoked
+        found = _look_up(claims)
+        g.token_look_up = (claims["jti"], found)
+        return found.revoked
 
     # Every token names a live user: a deleted or disabled one is refused.
     @jwt.user_lookup_loader
     def load_user(_header, claims):
-        found = g.pop("token_look_up", None) or _look_up(claims)
-        return found.user
+        jti, found = g.pop("token_look_up", (None, None))
+        return (found if jti == claims["jti"] else _look_up(claims)).user
 
     config = app.config
     config["JWT_DECODE_ALGORITHMS"] = app.extensions["keyring"].decode_algorithms

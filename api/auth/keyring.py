@@ -299,8 +299,8 @@ def _pair_ring(config, instance_path, algorithm):
 
 
 # `flask keys rotate` needs the app, and the app needs a key: the first one
-# comes from here (development makes it by itself).
-FIRST_KEY_HINT = "make the first key with `python -m api.auth.keyring DIR --algorithm ALG`"
+# comes from api/auth/first_key.py (development makes it by itself).
+FIRST_KEY_HINT = "make the first key with `python -m api.auth.first_key DIR --algorithm ALG`"
 
 
 def add_first_key(path, algorithm):
@@ -308,20 +308,6 @@ def add_first_key(path, algorithm):
     os.makedirs(path, mode=0o700, exist_ok=True)
     if not read_key_dir(path, algorithm):
         add_key(path, algorithm)
-
-
-def main(argv=None):
-    """`python -m api.auth.keyring DIR --algorithm ALG`: the first key of a key directory."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m api.auth.keyring", description=main.__doc__)
-    parser.add_argument("directory", help="the JWT_KEY_DIR to make (mode 700) or add to")
-    parser.add_argument("--algorithm", default="RS256", choices=ASYMMETRIC_ALGORITHMS)
-    args = parser.parse_args(argv)
-    os.makedirs(args.directory, mode=0o700, exist_ok=True)
-    kid = add_key(args.directory, args.algorithm)
-    print(f"New {args.algorithm} signing key {kid} in {args.directory}.")
-    print(f"Use it: JWT_ALGORITHM={args.algorithm} JWT_KEY_DIR={args.directory}")
 
 
 def add_key(path, algorithm, created=None):
@@ -336,10 +322,6 @@ def add_key(path, algorithm, created=None):
     made = time.time() if created is None else created
     os.rename(scratch, os.path.join(path, f"{made:.6f}-{algorithm}-{kid}.pem"))
     return kid
-
-
-if __name__ == "__main__":
-    main()
 
 
 def init_app(app):

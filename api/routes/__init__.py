@@ -9,9 +9,12 @@
     well_known.py  /.well-known/jwks.json
     pages.py       / (the demo page), /api/docs/assets
 
-Each view's decorators come in one order: the route, its OpenAPI doc, rate
-limits (the cheapest refusal, counting every attempt), the token check, the
-body or query, the response.
+Each view's decorators come in one order: the route, its OpenAPI doc, the
+token check, the body or query, the response, and last the rate limits. So a
+limit counts the attempts it guards (a password tried, a refresh made), not
+requests refused before them for a missing token or a malformed body, and
+its keys come from a body that has passed its schema (a username of at most
+64 characters).
 """
 
 # Importing a route module adds its views to their groups.

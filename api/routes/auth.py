@@ -23,27 +23,27 @@ from api.web.openapi import AUTH_DOC, READ_AUTH_DOC, REFRESH_AUTH_DOC
 
 
 @groups.login.post("/api/auth/register")
-@limits.credentials
 @groups.login.arguments(RegisterSchema)
 @groups.login.response(201, UserSchema)
+@limits.credentials
 def register(data):
     """Create a user account (role `user`)."""
     return users.register(data["username"], data["password"])
 
 
 @groups.login.post("/api/auth/login")
-@limits.credentials
 @groups.login.arguments(LoginSchema)
 @groups.login.response(200, TokenPairSchema)
+@limits.credentials
 def login(credentials):
     """Log in with a password; the token pair comes in the body."""
     return sessions.start(check_credentials(credentials), cookies=False)
 
 
 @groups.login.post("/api/auth/cookie/login")
-@limits.credentials
 @groups.login.arguments(LoginSchema)
 @groups.login.response(200, CookieSessionSchema)
+@limits.credentials
 def cookie_login(credentials):
     """Log in with a password; the tokens come in httpOnly cookies."""
     user = check_credentials(credentials)
@@ -67,8 +67,8 @@ def check_credentials(credentials):
         {"$ref": "#/components/schemas/CookieSession"},
     ]}}},
 }})  # fmt: skip
-@limits.refresh_per_address
 @token_required(refresh=True)
+@limits.refresh_per_address
 def refresh():
     """Swap a refresh token for a new pair (rotation); cookie mode answers with new cookies."""
     user = get_current_user()

@@ -24,10 +24,10 @@ def me():
 
 @groups.account.put("/api/me/password")
 @groups.account.doc(**AUTH_DOC)
-@limits.per_address
 @token_required(fresh=True)
 @groups.account.arguments(PasswordChangeSchema)
 @groups.account.response(204)
+@limits.per_address
 def change_password(data):
     """Change the password (fresh token only); every other session ends."""
     user = db.session.get(users.User, get_current_user().id)

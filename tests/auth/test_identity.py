@@ -188,3 +188,20 @@ def test_the_token_user_is_read_only_and_changes_go_through_the_model(client, au
     )
     assert changed.status_code == 204, changed.json
     assert auth.login(password="a new password")["access_token"]
+
+
+def test_a_look_up_serves_only_the_token_it_was_made_for(app, auth, client):
+    """Within one app context, a look-up left by a refused token (here a
+    revoked one) is never taken for another token's user."""
+    from flask_jwt_extended import get_current_user, verify_jwt_in_request
+    from flask_jwt_extended.exceptions import RevokedTokenError
+
+    bob = auth.registered_pair("bob")["access_token"]
+    alice = auth.registered_pair("alice")["access_token"]
+    client.post("/api/auth/logout", headers=bearer(bob))
+    with app.app_context():
+        with app.test_request_context(headers=bearer(bob)), pytest.raises(RevokedTokenError):
+            verify_jwt_in_request()
+        with app.test_request_context(headers=bearer(alice)):
+            verify_jwt_in_request(skip_revocation_check=True)
+            assert get_current_user().username == "alice"

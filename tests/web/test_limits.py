@@ -169,3 +169,35 @@ def test_store_lost_after_the_view_keeps_the_answer(make_app, monkeypatch, fresh
     assert response.status_code == 200, response.json
     assert response.json["access_token"]
     assert "X-RateLimit-Remaining" not in response.headers
+
+
+def test_a_malformed_login_is_not_an_attempt(limited_app, fresh):
+    client = limited_app.test_client()
+    env = {"REMOTE_ADDR": fresh.addr()}
+    for _ in range(5):
+        response = client.post("/api/auth/login", json={"username": "x"}, environ_base=env)
+        assert_error(response, 422, "validation_error")
+    assert_error(login(client, fresh.name(), fresh.addr()), 401, "invalid_credentials")
+
+
+def test_a_password_change_without_a_token_is_not_an_attempt(limited_app, fresh):
+    client = limited_app.test_client()
+    env = {"REMOTE_ADDR": fresh.addr()}
+    change = {"current_password": "wrong guess", "new_password": "a new password"}
+    for _ in range(5):
+        response = client.put("/api/me/password", json=change, environ_base=env)
+        assert_error(response, 401, "missing_token")
+    assert_error(login(client, fresh.name(), fresh.addr()), 401, "invalid_credentials")
+
+
+def test_refreshes_with_a_refused_token_are_not_counted(limited_app, fresh):
+    client = limited_app.test_client()
+    env = {"REMOTE_ADDR": fresh.addr()}
+    pair = registered_pair(client, env, fresh.name("fay"))
+    for _ in range(3):
+        refused = client.post("/api/auth/refresh", headers=bearer("x.y.z"), environ_base=env)
+        assert_error(refused, 401, "invalid_token")
+    response = client.post(
+        "/api/auth/refresh", headers=bearer(pair["refresh_token"]), environ_base=env
+    )
+    assert response.status_code == 200
