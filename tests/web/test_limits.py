@@ -201,3 +201,13 @@ def test_refreshes_with_a_refused_token_are_not_counted(limited_app, fresh):
         "/api/auth/refresh", headers=bearer(pair["refresh_token"]), environ_base=env
     )
     assert response.status_code == 200
+
+
+def test_a_username_key_is_never_longer_than_a_username(app):
+    from flask import g
+
+    from api.web.limits import username_key
+
+    with app.test_request_context():
+        g.json_body = {"username": "B" * 60_000}
+        assert username_key() == "username:" + "b" * 64
