@@ -18,7 +18,7 @@ test: $(VENV)/.dev node_modules/.installed system-packages lint
 
 # Lint and the unit tier on both cores, in under a minute: no server is started.
 check: $(VENV)/.dev lint
-	$(BIN)/pytest -m "not e2e" -n 2 -q
+	$(BIN)/pytest -m "not e2e" -n 2 --dist worksteal -q
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -63,7 +63,7 @@ class Config:
     # No ping before each use of a pooled connection: it would double the
     # round trips of every request. A dropped connection fails once instead
     # and the pool starts afresh (api/database.py). Connections to a server are
-    # also recycled after 30 minutes (api/__init__.py), inside idle timeouts.
+    # also recycled after 30 minutes (api/database.py), inside idle timeouts.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
     MAX_CONTENT_LENGTH = 64 * 1024
     HOST = env_str("HOST", "127.0.0.1")

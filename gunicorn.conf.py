@@ -45,7 +45,7 @@ from config import env_int  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', '8000', high=65535)}"
 workers = env_int("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1), high=256)
-# Threads: a login spends ~50 ms hashing its password; the worker's other
+# Threads: a login spends tens of milliseconds hashing its password; the worker's other
 # threads serve other requests meanwhile (argon2 releases the GIL).
 worker_class = "gthread"
 threads = env_int("GUNICORN_THREADS", "4", high=64)

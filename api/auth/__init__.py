@@ -4,7 +4,7 @@
 which verifies the token and looks up its user and session once. The other
 modules serve it: `claims` (what our tokens look like), `minting` (the only
 place that signs them), `keyring` and `key_files` (which key signs and which
-verify), `parse_cache` (PyJWT's parse kept per token), `revocation` (the store
-asked on every request), `sessions` (login sessions, rotation, revocation)
+verify), `parse_cache` (PyJWT's parse kept per token), `revocation` (where a
+revoked session is kept: the database, or Redis), `sessions` (login sessions, rotation, revocation)
 and `cookies` (the browser transport).
 """

@@ -39,7 +39,8 @@ def refresh_limit():
 limiter = Limiter(key_func=client_address, on_breach=count_rate_limit_hit)
 
 # Login, cookie login and register share one budget per address and one per
-# username, so switching between them buys an attacker nothing.
+# username, so switching between them buys an attacker nothing; a password
+# change (a guess at the current password) spends the address's budget too.
 per_address = limiter.shared_limit(login_limit, scope="credentials", key_func=client_address)
 per_username = limiter.shared_limit(login_limit, scope="credentials-user", key_func=username_key)
 refresh_per_address = limiter.limit(refresh_limit, key_func=client_address)

@@ -61,7 +61,7 @@ blp = Blueprint("metrics", __name__)
 
 @blp.get("/metrics")
 def metrics():
-    return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 def _registry():
@@ -107,6 +107,7 @@ def init_app(app):
         return
     app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     # after_request hooks run last-registered first: this one, registered
-    # early, sees the response every other hook has finished.
+    # early, sees the response after the views' and the later hooks' work
+    # (only the request id's echo, registered before it, comes after).
     app.after_request(_observe)
     app.register_blueprint(blp)

@@ -37,6 +37,12 @@ def test_metrics_are_served_as_prometheus_text(client):
     assert "# TYPE jwt_api_logins_total counter" in response.text
 
 
+def test_the_content_type_is_prometheus_own(client):
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    assert client.get("/metrics").headers["Content-Type"] == CONTENT_TYPE_LATEST
+
+
 def test_metrics_can_be_switched_off(make_app):
     assert_error(make_app(METRICS_ENABLED=False).test_client().get("/metrics"), 404, "not_found")
 
