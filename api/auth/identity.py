@@ -140,8 +140,8 @@ def _statements():
     """Core statements, built once at import: they run on every request, and
     building one costs more than running it."""
     users, sessions = User.__table__, LoginSession.__table__
-    columns = (*(users.c[name] for name in ("id", "username", "roles", "created_at")),)
-    columns += (users.c.disabled,)
+    # What a TokenUser holds, and `disabled`, which refuses the token.
+    columns = [users.c[name] for name in ("id", "username", "roles", "created_at", "disabled")]
     user_by_id = select(*columns).where(users.c.id == bindparam("user_id"))
     session_matches = (sessions.c.user_id == users.c.id) & (
         sessions.c.id == bindparam("session_id")

@@ -64,7 +64,7 @@ def refresh(user, claims, cookies):
     """The next pair of the presented refresh token's session (`claims`), in
     place of it. The session carries on: only a password login is fresh."""
     pair = minting.issue_pair(user, claims["sid"], fresh=False, cookies=cookies)
-    rotate(claims, pair)
+    _rotate(claims, pair)
     REFRESHES.labels("ok").inc()
     return pair
 
@@ -86,7 +86,7 @@ def _open(user, sid, pair):
     db.session.commit()
 
 
-def rotate(claims, pair):
+def _rotate(claims, pair):
     """Make `pair` the session's current tokens in place of the presented
     refresh token (`claims`), or refuse with the contract's error."""
     now = utcnow()
@@ -123,11 +123,11 @@ def _refuse_rotation(claims, now):
     rotated = db.session.get(RotatedRefreshToken, claims["jti"])
     if session is None or session.revoked_at is not None or rotated is None:
         REFRESHES.labels("revoked").inc()
-        abort_token(401, "token_revoked", "The token's session has ended.")
+        _abort_token(401, "token_revoked", "The token's session has ended.")
     grace = timedelta(seconds=current_app.config["JWT_REFRESH_GRACE_SECONDS"])
     if now - as_utc(rotated.rotated_at) <= grace:
         REFRESHES.labels("superseded").inc()
-        abort_token(
+        _abort_token(
             401,
             "refresh_token_superseded",
             "This refresh token was just replaced; retry with the newer one.",
@@ -136,10 +136,10 @@ def _refuse_rotation(claims, now):
     revoke([session.id], reason="reuse")
     REFRESHES.labels("reused").inc()
     REUSE_DETECTIONS.inc()
-    abort_token(401, "refresh_token_reused", "This refresh token was used before; log in again.")
+    _abort_token(401, "refresh_token_reused", "This refresh token was used before; log in again.")
 
 
-def abort_token(status, error, message):
+def _abort_token(status, error, message):
     abort(status, error=error, message=message, headers=bearer_challenge())
 
 
