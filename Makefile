@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test check bench lint format migrate openapi deploy-local system-packages clean
+.PHONY: run test check bench lint format migrate openapi swagger-ui deploy-local system-packages clean
 
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
@@ -42,6 +42,20 @@ migrate: $(VENV)/.runtime
 openapi: $(VENV)/.runtime
 	APP_CONFIG=testing $(FLASK) openapi-snapshot docs/openapi.json
 
+# api/static/swagger-ui/: the files /api/docs loads (flask-smorest's page asks for
+# these three), with their licences, copied from swagger-ui-dist as package.json
+# pins it; committed, so `make run` serves them with no npm and no CDN. To upgrade:
+# set the new exact version in package.json, `npm install`, `make swagger-ui`.
+SWAGGER_UI := api/static/swagger-ui
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt \
+	swagger-ui-standalone-preset.js swagger-ui-standalone-preset.js.LICENSE.txt \
+	swagger-ui.css LICENSE NOTICE
+swagger-ui: node_modules/.installed
+	rm -rf $(SWAGGER_UI)
+	mkdir -p $(SWAGGER_UI)
+	cd node_modules/swagger-ui-dist && cp $(SWAGGER_UI_FILES) $(CURDIR)/$(SWAGGER_UI)/
+	node -p 'require("./node_modules/swagger-ui-dist/package.json").version' > $(SWAGGER_UI)/VERSION
+
 # nginx (TLS) in front of two gunicorn instances on 127.0.0.1: deploy/README.md.
 deploy-local: $(VENV)/.runtime
 	$(BIN)/python -m deploy.local
@@ -70,7 +84,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# newman, which runs the Postman collection in the tests.
+# newman, which runs the Postman collection in the tests; swagger-ui-dist (make swagger-ui).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@

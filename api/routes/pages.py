@@ -1,8 +1,14 @@
 """What browsers load: the demo page at `/` and the interactive API docs'
-own Swagger UI files (served here: /api/docs works offline, with no CDN)."""
+own Swagger UI files (served here: /api/docs works offline, with no CDN).
+
+The Swagger UI files are swagger-ui-dist's, at the version package.json pins,
+copied into api/static/swagger-ui/ by `make swagger-ui` (VERSION names it)."""
+
+from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
-from swagger_ui_bundle import swagger_ui_path
+
+SWAGGER_UI = Path(__file__).resolve().parent.parent / "static" / "swagger-ui"
 
 blp = Blueprint("browser", __name__)
 
@@ -15,4 +21,4 @@ def demo_page():
 
 @blp.get("/api/docs/assets/<path:filename>")
 def swagger_ui_asset(filename):
-    return send_from_directory(str(swagger_ui_path), filename, max_age=3600)
+    return send_from_directory(SWAGGER_UI, filename, max_age=3600)

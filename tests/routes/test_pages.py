@@ -1,17 +1,68 @@
 """The pages served (api/routes/pages.py): the offline API docs and the demo page."""
 
+import json
 import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENDORED = ROOT / "api" / "static" / "swagger-ui"
+INSTALLED = ROOT / "node_modules" / "swagger-ui-dist"
+BUNDLE = "/api/docs/assets/swagger-ui-bundle.js"
+# The newest fix of the advisories against the DOMPurify that Swagger UI 4.15.5
+# bundled (2.3.10): GHSA-v2wj-7wpq-c8vv, fixed in 3.3.2 (and 2.5.9).
+DOMPURIFY_AT_LEAST = (3, 3, 2)
+
+
+def swagger_ui_pin():
+    return json.loads((ROOT / "package.json").read_text())["devDependencies"]["swagger-ui-dist"]
+
+
+def served_bundle(client):
+    with client.get(BUNDLE) as response:  # a file: close it
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
 
 
 def test_docs_are_served_from_this_server(client):
     page = client.get("/api/docs")
     assert page.status_code == 200
-    html = page.get_data(as_text=True)
-    assert "/api/docs/assets/swagger-ui-bundle.js" in html
-    assert not re.search(r"(src|href)=\"https?://", html)  # no CDN: works offline
-    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
-        with client.get(f"/api/docs/assets/{asset}") as response:  # files: close them
-            assert response.status_code == 200
+    assets = re.findall(r"(?:src|href)=\"([^\"]+)\"", page.get_data(as_text=True))
+    assert not [url for url in assets if re.match(r"(https?:)?//", url)]  # no CDN: offline
+    assert {url.rsplit("/", 1)[1] for url in assets} == {
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-ui.css",
+    }
+    for url in assets:  # every file the page asks for is there, and cached
+        assert url.startswith("/api/docs/assets/"), url
+        with client.get(url) as response:
+            assert response.status_code == 200, url
+            assert response.cache_control.max_age == 3600, url
+
+
+def test_the_swagger_ui_served_is_the_version_package_json_pins(client):
+    pin = swagger_ui_pin()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pin), "pin swagger-ui-dist to an exact version"
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/swagger-ui-dist"]["version"] == pin, "npm install"
+    vendored = (VENDORED / "VERSION").read_text().strip()
+    assert vendored == pin, f"api/static/swagger-ui/ holds {vendored}, not {pin}: make swagger-ui"
+    assert re.findall(r"PACKAGE_VERSION:\s*\"([^\"]+)\"", served_bundle(client)) == [pin]
+    assert (VENDORED / "LICENSE").is_file()
+    assert (VENDORED / "NOTICE").is_file()
+    if (INSTALLED / "package.json").exists():  # after npm ci: the copies are untouched
+        installed = json.loads((INSTALLED / "package.json").read_text())["version"]
+        if installed == pin:
+            for path in VENDORED.iterdir():
+                if path.name != "VERSION":
+                    assert path.read_bytes() == (INSTALLED / path.name).read_bytes(), path.name
+
+
+def test_the_bundled_dompurify_is_past_the_advisories(client):
+    found = re.findall(r"DOMPurify\.version\s*=\s*\"(\d+)\.(\d+)\.(\d+)\"", served_bundle(client))
+    assert found, "DOMPurify's version is no longer where this looks in the bundle"
+    for version in found:
+        assert tuple(map(int, version)) >= DOMPURIFY_AT_LEAST, ".".join(version)
 
 
 def test_demo_page_is_served(client):

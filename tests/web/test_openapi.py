@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from api.web.openapi import document
+from api.web.openapi import SECURITY_SCHEMES, document
 
 KEPT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -42,6 +42,18 @@ def test_openapi_documents_every_route(app, client):
     assert {"cookieAuth": [], "csrfHeader": []} in logout["security"]  # unsafe: csrf too
 
 
+def test_the_description_says_which_scheme_to_use_and_links_to_the_demo(client):
+    spec = client.get("/api/openapi.json").json
+    description = spec["info"]["description"]
+    assert set(spec["components"]["securitySchemes"]) == set(SECURITY_SCHEMES)
+    for name in SECURITY_SCHEMES:
+        assert f"**`{name}`**" in description, name
+    for words in ("POST /api/auth/login", "POST /api/auth/cookie/login", "POST /api/auth/refresh"):
+        assert words in description, words
+    assert "X-CSRF-TOKEN" in description
+    assert "](/)" in description  # a Markdown link to the demo page
+
+
 def test_the_served_document_is_the_one_kept_in_docs(app):
     kept = json.loads(KEPT.read_text())
     assert document(app) == kept, "the OpenAPI document changed: review it, then `make openapi`"
@@ -53,3 +65,41 @@ def test_the_snapshot_command_writes_the_served_document(app, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(path.read_text()) == document(app)
     assert path.read_text() == json.dumps(document(app), indent=2, sort_keys=True) + "\n"
+
+
+def request_strings(spec):
+    """(where, schema) of every string a request takes: body fields, list items
+    and query parameters, through $refs."""
+    components = spec["components"]["schemas"]
+
+    def walk(schema, where):
+        if "$ref" in schema:
+            yield from walk(components[schema["$ref"].rsplit("/", 1)[1]], where)
+        elif schema.get("type") == "string":
+            yield where, schema
+        for name, item in schema.get("properties", {}).items():
+            yield from walk(item, f"{where}.{name}")
+        if "items" in schema:
+            yield from walk(schema["items"], f"{where}[]")
+
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":  # the path's own: ids, never strings to store
+                continue
+            where = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                yield from walk(parameter["schema"], f"{where} ?{parameter['name']}")
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                yield from walk(content["schema"], where)
+
+
+def test_no_request_string_may_hold_a_nul_character(client):
+    """As the API answers (422): the schema's pattern or enum refuses NUL."""
+    strings = list(request_strings(client.get("/api/openapi.json").json))
+    assert any(where == "POST /api/notes.body" for where, _ in strings)
+    for where, schema in strings:
+        if "enum" in schema:
+            assert not any("\x00" in value for value in schema["enum"]), where
+        else:
+            assert "pattern" in schema, where
+            assert re.search(schema["pattern"], "a\x00b") is None, where
