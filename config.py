@@ -86,6 +86,15 @@ class Config:
     # A rotated-out refresh token presented again within this many seconds
     # (tabs and retries racing) is "superseded"; after it, "reused" (theft).
     JWT_REFRESH_GRACE_SECONDS = env_int("JWT_REFRESH_GRACE_SECONDS", "10", low=0, high=3600)
+    # A login session ends this long after the login however it is used, or
+    # when it has not been refreshed for SESSION_IDLE_TIMEOUT (default: the
+    # refresh token's lifetime, when unset); a refresh after either is `session_expired`.
+    SESSION_MAX_AGE = env_seconds("SESSION_MAX_AGE", str(30 * 24 * 3600))
+    SESSION_IDLE_TIMEOUT = (
+        env_seconds("SESSION_IDLE_TIMEOUT", "1") if env_str("SESSION_IDLE_TIMEOUT") else None
+    )
+    # Security events older than this are forgotten by `flask events prune`.
+    SECURITY_EVENTS_RETENTION = env_seconds("SECURITY_EVENTS_RETENTION", str(180 * 24 * 3600))
     JWT_ISSUER = env_str("JWT_ISSUER", "flask-jwt-api")
     JWT_AUDIENCE = env_str("JWT_AUDIENCE", "flask-jwt-api")
 

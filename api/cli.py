@@ -1,4 +1,5 @@
 """The `flask` commands: `keys` (signing keys), `users create`, `sessions prune`,
+`events prune`,
 `openapi-snapshot`."""
 
 import json
@@ -11,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
-from api.accounts import users
+from api.accounts import events, users
 from api.accounts.passwords import passwords
 from api.auth import sessions
 from api.auth.key_files import (
@@ -152,6 +153,16 @@ def prune():
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
 
 
+events_cli = AppGroup("events", help="Manage security events.")
+
+
+@events_cli.command("prune")
+def prune_events():
+    """Forget security events older than SECURITY_EVENTS_RETENTION (run it daily)."""
+    days = current_app.config["SECURITY_EVENTS_RETENTION"].total_seconds() / 86400
+    click.echo(f"Pruned {events.prune()} security events older than {days:g} days.")
+
+
 @click.command("openapi-snapshot")
 @click.argument("path", default="docs/openapi.json")
 @with_appcontext
@@ -167,4 +178,5 @@ def init_app(app):
     app.cli.add_command(openapi_snapshot)
     app.cli.add_command(keys_cli)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(events_cli)
     app.cli.add_command(users_cli)

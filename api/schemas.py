@@ -1,7 +1,8 @@
 """Marshmallow schemas for every request and response body.
 
 Request schemas reject unknown fields (marshmallow's default), so nothing like
-`roles` or `id` can be smuggled in from outside.
+`roles` or `id` can be smuggled in from outside, and take every string as a
+`Text` (no NUL character).
 """
 
 from datetime import UTC
@@ -20,22 +21,46 @@ def single_line(value):
 
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
+# PostgreSQL text cannot hold NUL (psycopg raises, a 500) and SQLite can: so
+# that a client's text answers alike on every backend, none may carry one.
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+
+
+class Text(fields.String):
+    """Every string a request schema takes, in a body or a query: refuses NUL
+    (a 422 naming the field), and its OpenAPI `pattern` says so."""
+
+    default_error_messages = {"nul": "Must not contain the NUL character (U+0000)."}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # apispec documents one Regexp (as `pattern`) or OneOf (as `enum`) of
+        # the field's own instead; those refuse NUL too (tests/web/test_openapi.py).
+        if not any(isinstance(v, validate.Regexp | validate.OneOf) for v in self.validators):
+            self.metadata = {"pattern": NO_NUL_PATTERN, **self.metadata}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:
+            raise self.make_error("nul")
+        return value
+
 
 class RegisterSchema(Schema):
-    username = fields.String(
+    username = Text(
         required=True,
         validate=[
             validate.Regexp(USERNAME_PATTERN, error="3 to 64 letters, digits, '_', '.' or '-'."),
             single_line,
         ],
     )
-    password = fields.String(required=True, validate=validate.Length(min=8, max=256))
+    password = Text(required=True, validate=validate.Length(min=8, max=256))
 
 
 class LoginSchema(Schema):
     # Lengths only: a malformed username is simply an unknown one.
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    username = Text(required=True, validate=validate.Length(min=1, max=64))
+    password = Text(required=True, validate=validate.Length(min=1, max=256))
 
 
 class UTCDateTime(fields.String):
@@ -65,8 +90,8 @@ class UserSchema(Schema):
 
 
 class PasswordChangeSchema(Schema):
-    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
-    new_password = fields.String(required=True, validate=validate.Length(min=8, max=256))
+    current_password = Text(required=True, validate=validate.Length(min=1, max=256))
+    new_password = Text(required=True, validate=validate.Length(min=8, max=256))
 
 
 class SessionSchema(Schema):
@@ -76,6 +101,13 @@ class SessionSchema(Schema):
     user_agent = fields.String(allow_none=True)
     ip = fields.String(allow_none=True)
     current = fields.Boolean(metadata={"description": "The session of the token presented"})
+    expires_at = UTCDateTime(
+        metadata={
+            "description": "When the session ends unless it is revoked first: SESSION_MAX_AGE "
+            "after the login, SESSION_IDLE_TIMEOUT after its last use, or with its refresh "
+            "token, whichever comes first"
+        }
+    )
 
 
 class LivenessSchema(Schema):
@@ -132,16 +164,31 @@ class NoteSchema(Schema):
 
 class NoteCreateSchema(Schema):
     # Only these: owner, id and timestamps are the server's (unknown fields: 422).
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    body = fields.String(required=True, validate=validate.Length(max=10_000))
+    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    body = Text(required=True, validate=validate.Length(max=10_000))
 
 
 class NotePatchSchema(Schema):
-    title = fields.String(validate=validate.Length(min=1, max=200))
-    body = fields.String(validate=validate.Length(max=10_000))
+    title = Text(validate=validate.Length(min=1, max=200))
+    body = Text(validate=validate.Length(max=10_000))
 
 
 ROLES = ("user", "admin")
+# Ids are 32-bit integers in PostgreSQL: a larger id in a URL matches no route (404).
+MAX_ID = 2**31 - 1
+# The security events this version records (api/accounts/events.py); the
+# contract's other types arrive with their features.
+EVENT_TYPES = (
+    "login",
+    "login_failed",
+    "logout",
+    "refresh_reused",
+    "session_revoked",
+    "password_changed",
+    "user_disabled",
+    "user_enabled",
+    "roles_changed",
+)
 
 
 class StrictBoolean(fields.Boolean):
@@ -159,16 +206,44 @@ class AdminUserSchema(UserSchema):
 
 class AdminUserPatchSchema(Schema):
     roles = fields.List(
-        fields.String(validate=validate.OneOf(ROLES)),
+        Text(validate=validate.OneOf(ROLES)),
         validate=validate.Length(min=1, max=len(ROLES)),
     )
     disabled = StrictBoolean()
 
 
 class UserQuerySchema(Schema):
-    username = fields.String(
+    username = Text(
         validate=validate.Length(min=1, max=64), metadata={"description": "Username prefix"}
     )
+
+
+class SecurityEventSchema(Schema):
+    id = fields.Integer()
+    type = fields.String(metadata={"enum": list(EVENT_TYPES)})
+    at = UTCDateTime()
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    session_id = fields.String(
+        allow_none=True, metadata={"description": "The login session the act was done in"}
+    )
+    details = fields.Dict(
+        metadata={"description": "What the type needs, such as a reason; never a secret"}
+    )
+
+
+class AdminSecurityEventSchema(SecurityEventSchema):
+    user_id = fields.Integer(
+        allow_none=True, metadata={"description": "None for a login with an unknown username"}
+    )
+
+
+class EventQuerySchema(Schema):
+    type = Text(validate=validate.OneOf(EVENT_TYPES))
+
+
+class AdminEventQuerySchema(EventQuerySchema):
+    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class JWKSchema(Schema):

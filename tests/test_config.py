@@ -79,7 +79,8 @@ def test_environment_overrides(tmp_path):
         "import config as c; C = c.config_from_env(); "
         "print(C.__name__, C.JWT_ACCESS_TOKEN_EXPIRES.total_seconds(), "
         "C.JWT_REFRESH_TOKEN_EXPIRES.total_seconds(), C.JWT_ISSUER, C.JWT_AUDIENCE, "
-        "C.JWT_COOKIE_SECURE, C.JWT_COOKIE_SAMESITE, C.PORT, C.SQLALCHEMY_DATABASE_URI)"
+        "C.JWT_COOKIE_SECURE, C.JWT_COOKIE_SAMESITE, C.PORT, C.SQLALCHEMY_DATABASE_URI, "
+        "C.SESSION_MAX_AGE.total_seconds(), C.SESSION_IDLE_TIMEOUT.total_seconds())"
     )
     result = run_python(
         code,
@@ -92,6 +93,8 @@ def test_environment_overrides(tmp_path):
         JWT_COOKIE_SAMESITE="Strict",
         PORT="9000",
         DATABASE_URL="postgres://u:p@db/app",
+        SESSION_MAX_AGE="86400",
+        SESSION_IDLE_TIMEOUT="1800",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
@@ -104,6 +107,8 @@ def test_environment_overrides(tmp_path):
         "Strict",
         "9000",
         "postgresql+psycopg://u:p@db/app",
+        "86400.0",
+        "1800.0",
     ]
 
 
@@ -128,6 +133,9 @@ def test_unknown_app_config_is_refused():
         ({"PORT": "70000"}, "PORT must be a whole number from 1 to 65535"),
         ({"TRUSTED_PROXY_HOPS": "-1"}, "TRUSTED_PROXY_HOPS must be a whole number from 0 to 10"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not 'LOUD'"),
+        ({"SESSION_MAX_AGE": "0"}, "SESSION_MAX_AGE must be a whole number"),
+        ({"SESSION_IDLE_TIMEOUT": "1h"}, "SESSION_IDLE_TIMEOUT must be a whole number"),
+        ({"SECURITY_EVENTS_RETENTION": "-1"}, "SECURITY_EVENTS_RETENTION must be a whole"),
     ],
 )
 def test_unusable_numbers_stop_the_start_with_one_line(tmp_path, env, complaint):

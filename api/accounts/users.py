@@ -1,6 +1,7 @@
 """Users: the model, registration and the credential check."""
 
 from datetime import datetime
+from typing import NamedTuple
 
 from flask_smorest import abort
 from sqlalchemy import JSON, DateTime, Index, String, func, select
@@ -10,9 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.accounts.passwords import passwords
 from api.clock import utcnow
 from api.extensions import db
-
-# Ids are 32-bit integers in PostgreSQL: a larger id in a URL matches no route (404).
-MAX_ID = 2**31 - 1
+from api.schemas import MAX_ID  # noqa: F401 (users' ids: routes and tokens read it here)
 
 
 class User(db.Model):
@@ -50,23 +49,31 @@ def abort_username_taken():
     abort(409, error="username_taken", message="That username is already taken.")
 
 
-def authenticate(username, password):
-    """The user for these credentials, or None.
+class Attempt(NamedTuple):
+    """A password login's outcome: the user, or why not (for the security
+    events only, never for the caller) and whose account was tried."""
 
-    An unknown user is checked against a dummy hash, so that the answer and its
-    timing are the same whether the username exists or not.
-    """
+    user: User | None
+    failure: str | None = None  # "unknown_user", "wrong_password" or "disabled"
+    account_id: int | None = None
+
+
+def authenticate(username, password):
+    """An unknown user is checked against a dummy hash, so that the answer and
+    its timing are the same whether the username exists or not."""
     user = find_by_username(username)
     hasher = passwords()
     if user is None:
         hasher.verify(hasher.dummy_hash, password)
-        return None
-    if not hasher.verify(user.password_hash, password) or user.disabled:
-        return None
+        return Attempt(None, "unknown_user")
+    if not hasher.verify(user.password_hash, password):
+        return Attempt(None, "wrong_password", user.id)
+    if user.disabled:
+        return Attempt(None, "disabled", user.id)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         db.session.commit()
-    return user
+    return Attempt(user, account_id=user.id)
 
 
 def check_password(user, password):

@@ -7,15 +7,20 @@ with one token exactly one wins. A rotated-out token is remembered until it
 expires: presented again within the grace window it is "superseded" (a tab or
 a retry racing); after it, it is "reused" and the whole session is revoked,
 the newest tokens included, as Auth0's and SuperTokens' theft detection do.
+
+A session also ends SESSION_MAX_AGE after its login however it is used, and
+when it has not been used (logged in or refreshed) for SESSION_IDLE_TIMEOUT:
+its refresh is then `session_expired`.
 """
 
 from datetime import datetime, timedelta
 
-from flask import current_app, request
+from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import DateTime, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from api.accounts import events
 from api.auth import minting
 from api.auth.revocation import store
 from api.clock import as_utc, from_timestamp, utcnow
@@ -71,19 +76,46 @@ def refresh(user, claims, cookies):
 
 def _open(user, sid, pair):
     now = utcnow()
+    ip, user_agent = events.client()
     db.session.add(
         LoginSession(
             id=sid,
             user_id=user.id,
             created_at=now,
             last_used_at=now,
-            user_agent=(request.user_agent.string or None) and request.user_agent.string[:256],
-            ip=(request.remote_addr or "")[:45] or None,
+            user_agent=user_agent,
+            ip=ip,
             refresh_jti=pair.refresh_jti,
             expires_at=from_timestamp(pair.refresh_exp),
         )
     )
+    events.record("login", user.id, sid, method="password")
     db.session.commit()
+
+
+def lifetimes():
+    """(SESSION_MAX_AGE, SESSION_IDLE_TIMEOUT) as timedeltas."""
+    config = current_app.config
+    return config["SESSION_MAX_AGE"], (
+        config["SESSION_IDLE_TIMEOUT"] or config["JWT_REFRESH_TOKEN_EXPIRES"]
+    )
+
+
+def ends_at(session):
+    """When a session ends if nothing revokes it: at its age limit, when it
+    has been idle too long, or with its refresh token, whichever comes first."""
+    max_age, idle = lifetimes()
+    return min(
+        as_utc(session.created_at) + max_age,
+        as_utc(session.last_used_at) + idle,
+        as_utc(session.expires_at),
+    )
+
+
+def _within_lifetimes(now):
+    """SQL: the session is neither too old nor idle too long at `now`."""
+    max_age, idle = lifetimes()
+    return (LoginSession.created_at > now - max_age) & (LoginSession.last_used_at > now - idle)
 
 
 def _rotate(claims, pair):
@@ -96,6 +128,7 @@ def _rotate(claims, pair):
             LoginSession.id == claims["sid"],
             LoginSession.refresh_jti == claims["jti"],
             LoginSession.revoked_at.is_(None),
+            _within_lifetimes(now),
         )
         .values(
             refresh_jti=pair.refresh_jti,
@@ -121,7 +154,13 @@ def _rotate(claims, pair):
 def _refuse_rotation(claims, now):
     session = db.session.get(LoginSession, claims["sid"])
     rotated = db.session.get(RotatedRefreshToken, claims["jti"])
-    if session is None or session.revoked_at is not None or rotated is None:
+    if session is None or session.revoked_at is not None:
+        REFRESHES.labels("revoked").inc()
+        _abort_token(401, "token_revoked", "The token's session has ended.")
+    if ends_at(session) <= now:
+        REFRESHES.labels("expired").inc()
+        _abort_token(401, "session_expired", "This login session has expired; log in again.")
+    if rotated is None:
         REFRESHES.labels("revoked").inc()
         _abort_token(401, "token_revoked", "The token's session has ended.")
     grace = timedelta(seconds=current_app.config["JWT_REFRESH_GRACE_SECONDS"])
@@ -133,7 +172,9 @@ def _refuse_rotation(claims, now):
             "This refresh token was just replaced; retry with the newer one.",
         )
     # Someone holds a refresh token that was already used: end the session.
+    events.record("refresh_reused", session.user_id, session.id)
     revoke([session.id], reason="reuse")
+    db.session.commit()
     REFRESHES.labels("reused").inc()
     REUSE_DETECTIONS.inc()
     _abort_token(401, "refresh_token_reused", "This refresh token was used before; log in again.")
@@ -144,48 +185,52 @@ def _abort_token(status, error, message):
 
 
 def revoke(session_ids, reason):
-    """Revoke sessions at once on every worker and instance, and commit them
-    together with whatever else the request has pending (a new password).
+    """Revoke sessions at once on every worker and instance; returns their ids.
 
     The store first: if it cannot be reached the caller gets a 503 and nothing
-    has changed.
+    has changed. The database's record is pending until the caller commits it,
+    with the act that ends the sessions (a new password) and its security event.
     """
-    ended = 0
-    if session_ids:
-        ends = db.session.execute(
-            select(LoginSession.id, LoginSession.expires_at).where(LoginSession.id.in_(session_ids))
-        )
-        store().revoke({row.id: as_utc(row.expires_at) for row in ends})
-        ended = db.session.execute(
-            update(LoginSession)
-            .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        ).rowcount
-    db.session.commit()
+    if not session_ids:
+        return []
+    ends = db.session.execute(
+        select(LoginSession.id, LoginSession.expires_at).where(LoginSession.id.in_(session_ids))
+    )
+    store().revoke({row.id: as_utc(row.expires_at) for row in ends})
+    ended = db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
     REVOCATIONS.labels(reason).inc(ended)
+    return list(session_ids)
 
 
 def live_sessions(user_id):
+    now = utcnow()
     return db.session.scalars(
         select(LoginSession)
         .where(
             LoginSession.user_id == user_id,
             LoginSession.revoked_at.is_(None),
-            LoginSession.expires_at > utcnow(),
+            LoginSession.expires_at > now,
+            _within_lifetimes(now),
         )
         .order_by(LoginSession.last_used_at.desc())
     ).all()
 
 
 def revoke_all(user_id, reason, keep=None):
-    revoke([s.id for s in live_sessions(user_id) if s.id != keep], reason)
+    """Every live session of the user but `keep`; pending until committed."""
+    return revoke([s.id for s in live_sessions(user_id) if s.id != keep], reason)
 
 
 def revoke_one(user_id, session_id):
-    """Someone else's session, or one that has ended, is 404: as if it did not exist."""
+    """Someone else's session, or one that has ended, is 404: as if it did
+    not exist. Pending until committed."""
     if session_id not in {s.id for s in live_sessions(user_id)}:
         abort(404, message="No such session.")
-    revoke([session_id], reason="user")
+    return revoke([session_id], reason="user")
 
 
 def prune():

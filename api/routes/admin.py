@@ -1,16 +1,23 @@
 """`/api/admin/users`: user administration, for the role `admin` (OWASP API5:
 function-level authorization is checked on every route, from the stored roles)."""
 
-from flask_jwt_extended import get_current_user
+from flask_jwt_extended import get_current_user, get_jwt
 from flask_smorest import abort
 from sqlalchemy import func, select
 
+from api.accounts import events
 from api.accounts.users import MAX_ID, User
 from api.auth import sessions
 from api.auth.identity import roles_required
 from api.extensions import db
 from api.routes import groups
-from api.schemas import AdminUserPatchSchema, AdminUserSchema, UserQuerySchema
+from api.schemas import (
+    AdminEventQuerySchema,
+    AdminSecurityEventSchema,
+    AdminUserPatchSchema,
+    AdminUserSchema,
+    UserQuerySchema,
+)
 from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
 from api.web.pagination import PageQuerySchema, paginate
 
@@ -28,8 +35,7 @@ def list_users(page, per_page, username=None):
         # LIKE's wildcards in a prefix are plain characters.
         escaped = username.lower().replace("%", "\\%").replace("_", "\\_")
         query = query.where(func.lower(User.username).like(f"{escaped}%", escape="\\"))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    return paginate(query, total, page, per_page)
+    return paginate(query, page, per_page)
 
 
 @groups.admin.patch(f"/api/admin/users/<int(max={MAX_ID}):user_id>")
@@ -46,13 +52,36 @@ def update_user(data, user_id):
     check_admins_remain(user, data)
     lost_roles = "roles" in data and not set(user.roles) <= set(data["roles"])
     disabling = data.get("disabled") is True and not user.disabled
+    record_changes(user, data)
     for field, value in data.items():
         setattr(user, field, sorted(set(value)) if field == "roles" else value)
     if lost_roles or disabling:
-        sessions.revoke_all(user.id, reason="admin")  # commits the change with the revocations
-    else:
-        db.session.commit()
+        sessions.revoke_all(user.id, reason="admin")
+    # One commit: the change, its events and the end of the user's sessions.
+    db.session.commit()
     return user
+
+
+def record_changes(user, data):
+    """The target user's events, naming the administrator who acted."""
+    admin, sid = get_current_user().id, get_jwt()["sid"]
+    roles = sorted(set(data.get("roles", user.roles)))
+    if roles != sorted(user.roles):
+        events.record("roles_changed", user.id, sid, by=admin, old=sorted(user.roles), new=roles)
+    if data.get("disabled", user.disabled) != user.disabled:
+        kind = "user_disabled" if data["disabled"] else "user_enabled"
+        events.record(kind, user.id, sid, by=admin)
+
+
+@groups.admin.get("/api/admin/events")
+@groups.admin.doc(**READ_AUTH_DOC)
+@roles_required("admin")
+@groups.admin.arguments(AdminEventQuerySchema, location="query", as_kwargs=True)
+@groups.admin.arguments(PageQuerySchema, location="query", as_kwargs=True)
+@groups.admin.response(200, AdminSecurityEventSchema(many=True))
+def list_events(page, per_page, user_id=None, type=None):  # noqa: A002 (the query parameter)
+    """Everyone's security events, newest first; filter by `user_id` and `type`."""
+    return paginate(events.listing(user_id=user_id, type_=type), page, per_page)
 
 
 def check_admins_remain(user, data):

@@ -5,10 +5,11 @@ token's claims. The sessions list is in api/routes/sessions.py."""
 from flask_jwt_extended import get_current_user, get_jwt, get_jwt_request_location
 from flask_smorest import abort
 
-from api.accounts import users
+from api.accounts import events, users
 from api.auth import sessions
 from api.auth.cookies import clear_cookies_if_sent, cookie_session
 from api.auth.identity import token_required
+from api.extensions import db
 from api.routes import groups
 from api.schemas import (
     CookieSessionSchema,
@@ -51,11 +52,12 @@ def cookie_login(credentials):
 
 
 def check_credentials(credentials):
-    user = users.authenticate(credentials["username"], credentials["password"])
-    metrics.LOGINS.labels("failed" if user is None else "ok").inc()
-    if user is None:
+    attempt = users.authenticate(credentials["username"], credentials["password"])
+    metrics.LOGINS.labels("failed" if attempt.user is None else "ok").inc()
+    if attempt.user is None:
+        events.record_alone("login_failed", attempt.account_id, reason=attempt.failure)
         abort(401, error="invalid_credentials", message="Wrong username or password.")
-    return user
+    return attempt.user
 
 
 @groups.refresh.post("/api/auth/refresh")
@@ -85,7 +87,10 @@ def refresh():
 @groups.account.response(204)
 def logout():
     """End this token's session; clears the cookies it came with."""
-    sessions.revoke([get_jwt()["sid"]], reason="logout")
+    user_id, sid = get_current_user().id, get_jwt()["sid"]
+    events.record("logout", user_id, sid)
+    sessions.revoke([sid], reason="logout")
+    db.session.commit()
     clear_cookies_if_sent()
 
 

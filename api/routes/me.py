@@ -1,16 +1,18 @@
-"""`/api/me`: the user an access token speaks for, and their password."""
+"""`/api/me`: the user an access token speaks for, their password, and what
+happened to their account (security events)."""
 
 from flask_jwt_extended import get_current_user, get_jwt
 from flask_smorest import abort
 
-from api.accounts import users
+from api.accounts import events, users
 from api.auth import sessions
 from api.auth.identity import token_required
 from api.extensions import db
 from api.routes import groups
-from api.schemas import PasswordChangeSchema, UserSchema
+from api.schemas import EventQuerySchema, PasswordChangeSchema, SecurityEventSchema, UserSchema
 from api.web import limits
 from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
+from api.web.pagination import PageQuerySchema, paginate
 
 
 @groups.resources.get("/api/me")
@@ -38,5 +40,20 @@ def change_password(data):
             messages={"json": {"current_password": ["Wrong password."]}},
         )
     users.set_password(user, data["new_password"])
-    # One commit: the new password and the end of the other sessions land together.
-    sessions.revoke_all(user.id, reason="password_change", keep=get_jwt()["sid"])
+    sid = get_jwt()["sid"]
+    ended = sessions.revoke_all(user.id, reason="password_change", keep=sid)
+    events.record("password_changed", user.id, sid, sessions_revoked=len(ended))
+    # One commit: the new password, the end of the other sessions and the event.
+    db.session.commit()
+
+
+@groups.account.get("/api/me/events")
+@groups.account.doc(**READ_AUTH_DOC)
+@token_required()
+@groups.account.arguments(EventQuerySchema, location="query", as_kwargs=True)
+@groups.account.arguments(PageQuerySchema, location="query", as_kwargs=True)
+@groups.account.response(200, SecurityEventSchema(many=True))
+def my_events(page, per_page, type=None):  # noqa: A002 (the query parameter's name)
+    """What happened to the caller's account, newest first."""
+    query = events.listing(user_id=get_current_user().id, type_=type)
+    return paginate(query, page, per_page)

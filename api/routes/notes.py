@@ -11,7 +11,7 @@ from datetime import datetime
 from flask import url_for
 from flask_jwt_extended import get_current_user
 from flask_smorest import abort
-from sqlalchemy import DateTime, ForeignKey, String, Text, func, select
+from sqlalchemy import DateTime, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.accounts.users import MAX_ID
@@ -58,8 +58,7 @@ def own_note(note_id):
 def list_notes(page, per_page):
     """The caller's notes, newest first; X-Pagination says where this page is."""
     query = owned().order_by(Note.id.desc())
-    total = db.session.scalar(select(func.count()).select_from(owned().subquery()))
-    return paginate(query, total, page, per_page)
+    return paginate(query, page, per_page)
 
 
 @groups.notes.post("/api/notes")

@@ -2,9 +2,11 @@
 
 from flask_jwt_extended import get_current_user, get_jwt
 
+from api.accounts import events
 from api.auth import sessions
 from api.auth.cookies import clear_cookies_if_sent
 from api.auth.identity import token_required
+from api.extensions import db
 from api.routes import groups
 from api.schemas import SessionSchema
 from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
@@ -25,6 +27,7 @@ def list_sessions():
             "user_agent": s.user_agent,
             "ip": s.ip,
             "current": s.id == current,
+            "expires_at": sessions.ends_at(s),
         }
         for s in sessions.live_sessions(get_current_user().id)
     ]
@@ -36,7 +39,10 @@ def list_sessions():
 @groups.account.response(204)
 def revoke_session(session_id):
     """Revoke one of the caller's sessions."""
-    sessions.revoke_one(get_current_user().id, session_id)
+    user_id = get_current_user().id
+    revoked = sessions.revoke_one(user_id, session_id)
+    events.record("session_revoked", user_id, get_jwt()["sid"], sessions=revoked)
+    db.session.commit()
     if session_id == get_jwt()["sid"]:
         clear_cookies_if_sent()
 
@@ -47,5 +53,8 @@ def revoke_session(session_id):
 @groups.account.response(204)
 def revoke_all_sessions():
     """Revoke all of the caller's sessions, this one included."""
-    sessions.revoke_all(get_current_user().id, reason="user")
+    user_id = get_current_user().id
+    revoked = sessions.revoke_all(user_id, reason="user")
+    events.record("session_revoked", user_id, get_jwt()["sid"], sessions=revoked)
+    db.session.commit()
     clear_cookies_if_sent()

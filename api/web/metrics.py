@@ -30,7 +30,7 @@ REQUEST_LATENCY = Histogram(
 LOGINS = Counter("jwt_api_logins", "Password logins, by result (ok, failed).", ["result"])
 REFRESHES = Counter(
     "jwt_api_refreshes",
-    "Refresh token rotations, by result (ok, superseded, reused, revoked).",
+    "Refresh token rotations, by result (ok, superseded, reused, revoked, expired).",
     ["result"],
 )
 REUSE_DETECTIONS = Counter(
@@ -42,16 +42,17 @@ REVOCATIONS = Counter(
     "Login sessions revoked, by reason (logout, user, password_change, admin, reuse).",
     ["reason"],
 )
+SECURITY_EVENTS = Counter("jwt_api_security_events", "Security events recorded, by type.", ["type"])
 RATE_LIMIT_HITS = Counter(
     "jwt_api_rate_limit_hits", "Requests refused by a rate limit, by route.", ["route"]
 )
 
 # Every result and reason is served from the start, at 0, so that alerts and
 # dashboards see them before the first event. (Rate-limit hits appear with
-# the first one, by route.)
+# the first one, by route; security events with the first of each type.)
 for _result in ("ok", "failed"):
     LOGINS.labels(_result)
-for _result in ("ok", "superseded", "reused", "revoked"):
+for _result in ("ok", "superseded", "reused", "revoked", "expired"):
     REFRESHES.labels(_result)
 for _reason in ("logout", "user", "password_change", "admin", "reuse"):
     REVOCATIONS.labels(_reason)

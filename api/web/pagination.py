@@ -5,6 +5,7 @@ import json
 import math
 
 from marshmallow import Schema, fields, validate
+from sqlalchemy import func, select
 
 from api.extensions import db
 
@@ -16,8 +17,9 @@ class PageQuerySchema(Schema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
-def paginate(query, total, page, per_page):
-    """(items, 200, headers) for one page of `query`, which has `total` rows."""
+def paginate(query, page, per_page):
+    """(items, 200, headers) for one page of `query`, with the count of all its rows."""
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
     pages = max(1, math.ceil(total / per_page))
     meta = {"total": total, "total_pages": pages, "page": page, "per_page": per_page}

@@ -65,3 +65,50 @@ def test_logout_on_one_instance_refuses_the_token_on_the_other_at_once(instances
         timeout=10,
     )
     assert again.json()["error"] == "token_revoked"
+
+
+def post(url, **kwargs):
+    return requests.post(url, timeout=10, **kwargs)
+
+
+def test_security_events_from_both_instances_are_one_history(instances):
+    first, second = instances
+    post(f"{first.url}/api/auth/register", json={"username": "bob", "password": PASSWORD})
+    wrong = post(f"{second.url}/api/auth/login", json={"username": "bob", "password": "nope1234"})
+    assert wrong.status_code == 401
+    pair = post(
+        f"{first.url}/api/auth/login", json={"username": "bob", "password": PASSWORD}
+    ).json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    other = post(f"{second.url}/api/auth/login", json={"username": "bob", "password": PASSWORD})
+    other_headers = {"Authorization": f"Bearer {other.json()['access_token']}"}
+    assert post(f"{second.url}/api/auth/logout", headers=other_headers).status_code == 204
+    listed = requests.get(f"{first.url}/api/me/events", headers=headers, timeout=10).json()
+    assert [e["type"] for e in listed] == ["logout", "login", "login", "login_failed"]
+    assert {e["ip"] for e in listed} == {"127.0.0.1"}
+
+
+def test_a_session_past_its_max_age_is_expired_on_both_instances(instances, postgres_url):
+    from sqlalchemy import create_engine, text
+
+    first, second = instances
+    post(f"{first.url}/api/auth/register", json={"username": "bob", "password": PASSWORD})
+    pair = post(
+        f"{first.url}/api/auth/login", json={"username": "bob", "password": PASSWORD}
+    ).json()
+    pair = post(
+        f"{second.url}/api/auth/refresh",
+        headers={"Authorization": f"Bearer {pair['refresh_token']}"},
+    ).json()
+    # The login was 31 days ago (SESSION_MAX_AGE is 30 days by default).
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE login_sessions SET created_at = created_at - interval '31 days'"))
+    engine.dispose()
+    for server in (first, second):
+        refused = post(
+            f"{server.url}/api/auth/refresh",
+            headers={"Authorization": f"Bearer {pair['refresh_token']}"},
+        )
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "session_expired"

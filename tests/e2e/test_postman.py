@@ -49,5 +49,5 @@ def test_collection_runs_green_with_newman(server, tmp_path):
     assert result.returncode == 0, result.stdout[-4000:]
     stats = json.loads(report.read_text())["run"]["stats"]
     assert stats["assertions"]["failed"] == 0
-    assert stats["requests"]["total"] == 22
+    assert stats["requests"]["total"] == 23
     assert stats["assertions"]["total"] >= stats["requests"]["total"]  # every request tested

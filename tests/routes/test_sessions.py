@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from tests.helpers import PASSWORD, assert_error, bearer, claims_of, me, refresh
+from tests.helpers import PASSWORD, AuthActions, assert_error, bearer, claims_of, me, refresh
 
 
 @pytest.fixture
@@ -33,7 +33,15 @@ def test_each_login_opens_a_session(auth, client):
     ).json
     listed = sessions_of(client, second["access_token"])
     assert len(listed) == 2
-    assert set(listed[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current"}
+    assert set(listed[0]) == {
+        "id",
+        "created_at",
+        "last_used_at",
+        "user_agent",
+        "ip",
+        "current",
+        "expires_at",
+    }
     by_id = {s["id"]: s for s in listed}
     current = by_id[claims_of(second["access_token"])["sid"]]
     assert current["current"] is True
@@ -163,3 +171,69 @@ def test_ended_sessions_are_not_listed(auth, client):
         listed = sessions_of(client, fresh["access_token"])
     assert [s["id"] for s in listed] == [claims_of(fresh["access_token"])["sid"]]
     assert claims_of(pair["access_token"])["sid"] not in {s["id"] for s in listed}
+
+
+def at(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_session_ends_at_its_max_age_however_often_it_is_refreshed(make_store_app):
+    client = make_store_app(SESSION_MAX_AGE=timedelta(days=3)).test_client()
+    auth = AuthActions(client)
+    start = datetime.now(UTC).replace(microsecond=0)
+    with time_machine.travel(start, tick=False):
+        pair = auth.registered_pair()
+    for day in (1, 2):
+        with time_machine.travel(start + timedelta(days=day), tick=False):
+            response = refresh(client, pair["refresh_token"])
+            assert response.status_code == 200
+            pair = response.json
+            [listed] = sessions_of(client, pair["access_token"])
+            assert listed["expires_at"] == at(start + timedelta(days=3))
+    with time_machine.travel(start + timedelta(days=3, seconds=1), tick=False):
+        response = refresh(client, pair["refresh_token"])
+        assert_error(response, 401, "session_expired")
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+        fresh = auth.login()
+        listed = sessions_of(client, fresh["access_token"])
+    assert [s["id"] for s in listed] == [claims_of(fresh["access_token"])["sid"]]
+
+
+def test_a_session_ends_when_idle_too_long(make_store_app):
+    client = make_store_app(SESSION_IDLE_TIMEOUT=timedelta(hours=1)).test_client()
+    auth = AuthActions(client)
+    start = datetime.now(UTC).replace(microsecond=0)
+    with time_machine.travel(start, tick=False):
+        pair = auth.registered_pair()
+        [listed] = sessions_of(client, pair["access_token"])
+        assert listed["expires_at"] == at(start + timedelta(hours=1))
+    used = start + timedelta(minutes=59)
+    with time_machine.travel(used, tick=False):
+        pair = refresh(client, pair["refresh_token"]).json  # a refresh is a use
+        [listed] = sessions_of(client, pair["access_token"])
+        assert listed["expires_at"] == at(used + timedelta(hours=1))
+    with time_machine.travel(used + timedelta(minutes=61), tick=False):
+        assert_error(refresh(client, pair["refresh_token"]), 401, "session_expired")
+        assert_error(refresh(client, pair["refresh_token"]), 401, "session_expired")
+
+
+def test_an_ended_cookie_session_is_expired_too(make_store_app):
+    client = make_store_app(SESSION_IDLE_TIMEOUT=timedelta(hours=1)).test_client()
+    auth = AuthActions(client)
+    auth.register()
+    session = auth.cookie_login()
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=2), tick=False):
+        response = client.post(
+            "/api/auth/refresh", headers={"X-CSRF-TOKEN": session["csrf_refresh_token"]}
+        )
+    assert_error(response, 401, "session_expired")
+
+
+def test_the_idle_timeout_defaults_to_the_refresh_lifetime(make_store_app):
+    app = make_store_app(JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=2))
+    client = app.test_client()
+    pair = AuthActions(client).registered_pair()
+    [listed] = sessions_of(client, pair["access_token"])
+    created = datetime.strptime(listed["created_at"], "%Y-%m-%dT%H:%M:%SZ")
+    ends = datetime.strptime(listed["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+    assert ends - created == timedelta(days=2)
