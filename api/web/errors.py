@@ -7,11 +7,12 @@ message=...)` and this module shapes the answer.
 
 import re
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from flask_jwt_extended.exceptions import CSRFError, WrongTokenError
 from redis import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import RequestRedirect
 
 from api.auth.revocation import StoreUnavailable
 from api.extensions import db, jwt
@@ -176,9 +177,21 @@ def csrf_failed(_exc):
     )
 
 
+def no_routing_redirects():
+    """Werkzeug answers a path it would tidy (`/api//notes//1`, a rule's missing
+    trailing slash) with an HTML 308 to a URL built from the client's Host
+    header, which re-sends a POST to another host; Flask passes that redirect
+    by every error handler. This API serves no such path: 404."""
+    if isinstance(request.routing_exception, RequestRedirect):
+        raise NotFound()
+
+
 def init_app(app):
     """Call after JWTManager and Api: later handlers for a class replace earlier ones."""
     register_jwt_callbacks()
+    # `/api//notes` matches nothing (404), whatever the method: not even a 405.
+    app.url_map.merge_slashes = False
+    app.before_request(no_routing_redirects)
     app.register_error_handler(Exception, unexpected_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(WrongTokenError, wrong_token_type)

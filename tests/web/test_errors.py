@@ -22,7 +22,7 @@ from tests.helpers import PASSWORD, assert_error, bearer
          400, "bad_request"),
         ("post", "/api/auth/login",
          {"data": '{"username": "a\\u0000", "password": "p"}', "content_type": "application/json"},
-         400, "bad_request"),
+         422, "validation_error"),
         ("post", "/api/auth/login",
          {"data": '{"username": ' + "9" * 5000 + "}", "content_type": "application/json"},
          400, "bad_request"),
@@ -143,3 +143,31 @@ def test_statuses_outside_the_contract_table_get_their_reason_as_code(make_app):
 
     response = app.test_client().get("/teapot")
     assert_error(response, 418, "i_m_a_teapot")
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize(
+    "path", ["/api//notes//1", "/api//auth/login", "//api//health", "/.well-known//jwks.json"]
+)
+def test_paths_werkzeug_would_redirect_are_a_json_404(client, method, path):
+    """Not werkzeug's HTML 308 to a URL built from the client's Host header,
+    which sent a POST, body and all, on to another host."""
+    response = getattr(client, method)(path, json={}, headers={"Host": "evil.example"})
+    assert_error(response, 404, "not_found")
+    assert "Location" not in response.headers
+
+
+def test_every_routing_redirect_is_a_json_404(make_app):
+    """Werkzeug's other redirect too: to a rule's trailing slash."""
+    app = make_app()
+
+    @app.get("/slashed/")
+    def slashed():
+        return {}
+
+    client = app.test_client()
+    assert client.get("/slashed/").status_code == 200
+    for method in ("get", "post", "options"):
+        response = getattr(client, method)("/slashed", headers={"Host": "evil.example"})
+        assert_error(response, 404, "not_found")
+        assert "Location" not in response.headers
