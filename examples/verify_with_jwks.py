@@ -1,6 +1,13 @@
 """Verify this API's access tokens in another service, from the JWKS URL alone.
 
-    python examples/verify_with_jwks.py http://127.0.0.1:8000 <access token>
+    .venv/bin/python examples/verify_with_jwks.py http://127.0.0.1:8000 <access token>
+
+Run it with the project's venv (`make run` makes it): it needs PyJWT and
+cryptography, which the system Python may lack. It applies only when the API
+signs with an asymmetric JWT_ALGORITHM (RS256, ES256, EdDSA, ...; e.g.
+`JWT_ALGORITHM=ES256 make run`): under HS256, the default, the key is a
+secret, so the JWK Set is empty by design and nothing outside the API can
+verify its tokens; the script says so and exits non-zero.
 
 The other service needs PyJWT (and cryptography), the API's base URL, and the
 issuer and audience it expects; no secret. PyJWKClient fetches the JWK Set,
@@ -13,7 +20,17 @@ import argparse
 import json
 import sys
 
-import jwt
+try:
+    import jwt
+except ImportError:
+    sys.exit("PyJWT is missing: run this with the project's .venv/bin/python (make run makes it)")
+
+NO_KEYS = (
+    "no keys: {url} is an empty JWK Set. The API signs with an HMAC secret "
+    "(JWT_ALGORITHM HS256, the default, or HS384/HS512), which is never published: "
+    "only the API can verify its tokens. Verifying from the JWK Set needs an "
+    "asymmetric JWT_ALGORITHM (RS256, ES256, EdDSA, ...)."
+)
 
 
 def verify(token, base_url, issuer="flask-jwt-api", audience="flask-jwt-api"):
@@ -38,7 +55,11 @@ def main():
     parser.add_argument("--issuer", default="flask-jwt-api")
     parser.add_argument("--audience", default="flask-jwt-api")
     args = parser.parse_args()
+    jwks_url = f"{args.base_url}/.well-known/jwks.json"
     try:
+        # Under HS* the JWK Set is empty by design: say so, not PyJWT's error.
+        if not jwt.PyJWKClient(jwks_url, cache_jwk_set=False).fetch_data().get("keys"):
+            sys.exit(NO_KEYS.format(url=jwks_url))
         claims = verify(args.token, args.base_url, args.issuer, args.audience)
     except jwt.PyJWTError as exc:
         sys.exit(f"invalid: {exc}")

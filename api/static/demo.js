@@ -18,6 +18,20 @@ let refreshing = null;
 const $ = (id) => document.getElementById(id);
 const show = (text) => { $("result").textContent = text; };
 
+// No token at all is the logged-out state, not an error; other errors show.
+function report(data) {
+  if (data.error !== "missing_token") return show(data.message);
+  forget();
+  show("You are not logged in.");
+}
+
+// The details shown belong to one access token: gone when it changes.
+function clearDetails() {
+  $("details").hidden = true;
+  $("user").textContent = "";
+  $("claims").textContent = "";
+}
+
 function cookie(name) {
   const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
   return found ? decodeURIComponent(found.split("=")[1]) : null;
@@ -61,12 +75,14 @@ function remember(session) {
   sessionStorage.setItem("csrf_access_token", session.csrf_access_token);
   sessionStorage.setItem("csrf_refresh_token", session.csrf_refresh_token);
   expiresAt = Date.now() + session.expires_in * 1000;
+  clearDetails();
 }
 
 function forget() {
   sessionStorage.removeItem("csrf_access_token");
   sessionStorage.removeItem("csrf_refresh_token");
   expiresAt = null;
+  clearDetails();
 }
 
 // One refresh at a time: calls that meet token_expired together share it, so
@@ -79,7 +95,7 @@ function refresh() {
 async function doRefresh() {
   const { response, data } = await call("POST", "/api/auth/refresh", undefined, csrf.refresh);
   if (!response.ok) {
-    show(data.message);
+    report(data);
     return false;
   }
   remember(data);
@@ -106,8 +122,8 @@ $("credentials").addEventListener("submit", async (event) => {
 $("show-details").addEventListener("click", async () => {
   const me = await api("GET", "/api/me");
   if (!me.response.ok) {
-    $("details").hidden = true;
-    return show(me.data.message);
+    clearDetails();
+    return report(me.data);
   }
   const token = await api("GET", "/api/auth/token");
   $("user").textContent = JSON.stringify(me.data, null, 2);
@@ -118,9 +134,8 @@ $("show-details").addEventListener("click", async () => {
 
 $("logout").addEventListener("click", async () => {
   const { response, data } = await api("POST", "/api/auth/logout");
-  if (!response.ok) return show(data.message);
+  if (!response.ok) return report(data);
   forget();
-  $("details").hidden = true;
   show("Logged out");
 });
 
@@ -134,3 +149,18 @@ setInterval(() => {
     ? `Access token expires in ${Math.ceil(left / 1000)} s`
     : "Access token expired: the next call refreshes it";
 }, 250);
+
+// Served from another origin: the docs are the API's.
+if (API) $("docs-link").href = API + "/api/docs";
+
+// On load, a login from before a reload: its tokens are in httpOnly cookies,
+// so the API tells the access token's expiry. No csrf value: not logged in.
+if (csrfAccess()) {
+  call("GET", "/api/auth/token").then(({ response, data }) => {
+    if (response.ok) expiresAt = data.exp * 1000;
+    else if (data.error === "token_expired") expiresAt = 0;
+    else report(data);
+  });
+} else {
+  show("You are not logged in.");
+}

@@ -87,6 +87,10 @@ def page(origins):
 
 def log_in(page, url, username):
     page.goto(url)
+    register_and_log_in(page, username)
+
+
+def register_and_log_in(page, username):
     page.fill("#username", username)
     page.fill("#password", "correct horse battery")
     page.click("#register")
@@ -99,6 +103,9 @@ def log_in(page, url, username):
 
 def result(page):
     return page.text_content("#result")
+
+
+LOGGED_OUT = "You are not logged in."
 
 
 def test_demo_flow_on_the_same_origin(page, origins):
@@ -117,7 +124,7 @@ def test_demo_flow_on_the_same_origin(page, origins):
     page.click("#logout")
     page.wait_for_function("document.getElementById('result').textContent === 'Logged out'")
     page.click("#show-details")
-    page.wait_for_function("document.getElementById('result').textContent.startsWith('No token')")
+    page.wait_for_function(f"document.getElementById('result').textContent === '{LOGGED_OUT}'")
 
 
 def test_tokens_are_out_of_reach_of_page_scripts(page, origins):
@@ -142,6 +149,63 @@ def test_silent_refresh_when_the_access_token_expires(page, origins):
     assert api.wait_for_access("/api/auth/token", 200)
     page.wait_for_timeout(300)
     assert len(api.access_records("/api/auth/refresh", 200)) == before + 1
+
+
+def test_a_logged_out_visitor_sees_no_error(page, origins):
+    page.goto(f"{origins['api'].url}/")
+    assert result(page) == LOGGED_OUT  # on load, with no request
+    register_and_log_in(page, "grace")
+    page.click("#logout")
+    page.wait_for_function("document.getElementById('result').textContent === 'Logged out'")
+    for button in ("#show-details", "#logout"):
+        page.evaluate("document.getElementById('result').textContent = ''")
+        page.click(button)
+        page.wait_for_function(f"document.getElementById('result').textContent === '{LOGGED_OUT}'")
+    assert "No token" not in page.text_content("body")
+
+
+def test_a_new_login_replaces_the_details_shown(page, origins):
+    log_in(page, f"{origins['api'].url}/", "heidi")
+    page.click("#show-details")
+    page.wait_for_selector("#details:not([hidden])")
+    assert '"username": "heidi"' in page.text_content("#user")
+    register_and_log_in(page, "ivan")  # another user, on the same page
+    assert page.is_hidden("#details")
+    assert "heidi" not in page.text_content("#details")
+    page.click("#show-details")
+    page.wait_for_function("document.getElementById('result').textContent === 'ivan'")
+    assert '"username": "ivan"' in page.text_content("#user")
+    assert "heidi" not in page.text_content("#details")
+
+
+def test_the_countdown_survives_a_reload(page, origins):
+    log_in(page, f"{origins['api'].url}/", "judy")
+    page.reload()  # the page asks GET /api/auth/token for the exp
+    page.wait_for_function(
+        "document.getElementById('countdown').textContent.startsWith('Access token expire')"
+    )
+    assert result(page) == "None"  # logged in: neither an error nor the logged-out text
+
+
+def test_the_demo_page_loads_nothing_missing_and_links_to_the_docs(page, origins):
+    server, api = origins["api"], origins["api"].url
+    icons = len(server.access_records("/favicon.ico"))
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
+    page.goto(f"{api}/")
+    page.wait_for_load_state("networkidle")
+    # Chromium asks for the icon itself (no page event): the server's log tells.
+    assert len(server.wait_for_access("/favicon.ico", count=icons + 1, timeout=1)) == icons
+    assert errors == []
+    docs = page.get_by_role("link", name="API docs")
+    assert docs.is_visible()
+    docs.click()
+    page.wait_for_url(f"{api}/api/docs")
+    page.locator("#operations-login-post_api_auth_login").wait_for()
+    # Served from another origin, the page links to the API's docs.
+    page.goto(f"{origins['spa']}/?api={api}")
+    assert page.get_attribute("#docs-link", "href") == f"{api}/api/docs"
 
 
 def test_demo_flow_from_another_origin_through_cors(page, origins):
@@ -169,6 +233,36 @@ def test_forged_cross_site_post_without_the_csrf_header_is_refused(page, origins
     page.click("#show-details")  # the victim's session is untouched
     page.wait_for_selector("#details:not([hidden])")
     assert result(page) == "erin"
+
+
+def test_api_docs_render_the_operations_without_console_errors(page, origins):
+    api = origins["api"].url
+    errors = []
+
+    def console(message):
+        # Not the page's: flask-smorest's page names no icon, so Chromium asks
+        # for /favicon.ico itself, and the API answers that with its JSON 404.
+        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({message.location['url']})")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status}: {r.url}"))
+    page.goto(f"{api}/api/docs")
+    login = page.locator("#operations-login-post_api_auth_login")
+    login.wait_for()
+    assert "/api/auth/login" in login.text_content()
+    spec = requests.get(f"{api}/api/openapi.json", timeout=10).json()
+    methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+    operations = sum(len(methods & set(path)) for path in spec["paths"].values())
+    assert page.locator(".opblock").count() == operations  # all of them, not only the first
+    info = page.locator(".information-container .info")
+    for scheme in ("bearerAuth", "cookieAuth", "refreshCookieAuth", "csrfHeader"):
+        assert scheme in info.text_content()  # the description, rendered
+    assert info.locator("a[href='/']").count() == 1  # the link to the demo page
+    page.wait_for_load_state("networkidle")
+    assert errors == []
 
 
 def test_api_docs_work_offline_and_call_login(page, origins):

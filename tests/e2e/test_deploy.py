@@ -106,6 +106,7 @@ def assert_json_error(response, status, error):
     assert response.json()["error"] == error, response.text
     assert response.json()["message"]
     assert "<html" not in response.text.lower()
+    assert response.text.endswith("}\n"), repr(response.text)  # as the app's bodies end
 
 
 def test_bearer_flow_through_nginx_on_both_instances(deployment):
@@ -226,6 +227,7 @@ def test_nginx_answers_its_own_errors_as_json(deployment):
     assert answer.startswith("HTTP/1.1 501 "), answer
     assert "Content-Type: application/json" in answer, answer
     assert '"error": "not_implemented"' in answer and "<html" not in answer.lower()
+    assert answer.endswith("}\n"), repr(answer)
     # The instances do serve it, on their private addresses.
     assert requests.get(f"{d.instances[0].url}/metrics", timeout=TIMEOUT).status_code == 200
 

@@ -27,6 +27,13 @@ def es256_server(tmp_path):
     server.stop()
 
 
+@pytest.fixture
+def hs256_server(tmp_path):
+    server = Gunicorn(server_env(tmp_path), tmp_path / "gunicorn.log").start()  # the default
+    yield server
+    server.stop()
+
+
 def login(server, username):
     requests.post(
         f"{server.url}/api/auth/register",
@@ -42,14 +49,18 @@ def login(server, username):
     return response.json()["access_token"]
 
 
-def verify_elsewhere(server, token):
+def run_verifier(server, token):
     """The example verifier, in a process of its own, with the URL alone."""
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(ROOT / "examples" / "verify_with_jwks.py"), server.url, token],
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def verify_elsewhere(server, token):
+    result = run_verifier(server, token)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -89,16 +100,30 @@ def test_the_verifier_refuses_a_tampered_token(es256_server):
     token = login(es256_server, "carol")
     header, payload, signature = token.split(".")
     tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
+    result = run_verifier(es256_server, tampered)
+    assert result.returncode != 0
+    assert result.stderr.startswith("invalid:")
+
+
+def test_the_verifier_explains_an_empty_jwk_set_under_hs256(hs256_server):
+    assert requests.get(f"{hs256_server.url}/.well-known/jwks.json", timeout=10).json() == {
+        "keys": []
+    }
+    result = run_verifier(hs256_server, login(hs256_server, "dan"))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("no keys:")
+    assert "HMAC secret" in result.stderr and "asymmetric JWT_ALGORITHM" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_the_verifier_says_which_python_runs_it():
+    # -S: no site-packages, as a system Python without PyJWT.
+    script = str(ROOT / "examples" / "verify_with_jwks.py")
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "verify_with_jwks.py"),
-            es256_server.url,
-            tampered,
-        ],
+        [sys.executable, "-S", script, "http://127.0.0.1:9", "token"],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert result.returncode != 0
-    assert result.stderr.startswith("invalid:")
+    assert result.returncode == 1
+    assert ".venv/bin/python" in result.stderr and "Traceback" not in result.stderr
