@@ -19,6 +19,13 @@ def demo_page():
     return send_from_directory(current_app.static_folder, "index.html", max_age=0)
 
 
+@blp.get("/favicon.ico")
+def no_icon():
+    # Browsers ask for it by themselves (flask-smorest's docs page names no
+    # icon): "nothing here", without an error in their console.
+    return "", 204, {"Cache-Control": "public, max-age=86400"}
+
+
 @blp.get("/api/docs/assets/<path:filename>")
 def swagger_ui_asset(filename):
     return send_from_directory(SWAGGER_UI, filename, max_age=3600)

@@ -24,6 +24,7 @@ ERROR_CODES = {
     403: ("forbidden", "You may not do this."),
     404: ("not_found", "Nothing is here."),
     405: ("method_not_allowed", "This method is not allowed here."),
+    408: ("request_timeout", "The request took too long to arrive."),
     409: ("conflict", "The request conflicts with the current state."),
     413: ("payload_too_large", "The request body is too large."),
     414: ("uri_too_long", "The URL is too long."),
@@ -32,6 +33,7 @@ ERROR_CODES = {
     429: ("rate_limited", "Too many requests; try again later."),
     431: ("request_header_fields_too_large", "The request headers are too large."),
     500: ("internal_error", "Something went wrong on our side."),
+    501: ("not_implemented", "This request is not supported."),
     503: ("service_unavailable", "The service is unavailable; try again later."),
 }
 # Only these of werkzeug's own headers survive into an error response.
@@ -62,6 +64,8 @@ def handle_http_exception(exc):
     headers.update(data.get("headers") or {})
     if status == 500:
         return internal_error(exc.original_exception)
+    if status == 422 and "json" not in (data.get("messages") or {"json": None}):
+        default_message = "The query string is not valid."
     return error_response(
         status,
         data.get("error", default_error),

@@ -260,3 +260,11 @@ def test_a_nul_in_the_user_agent_is_dropped_not_a_500(auth, client):
     )
     assert response.status_code == 200
     assert events_of(client, response.json["access_token"])[0]["user_agent"] == "evilagent"
+
+
+def test_a_bad_query_string_says_so(auth, client):
+    token = auth.registered_pair()["access_token"]
+    response = client.get("/api/me/events", headers=bearer(token), query_string={"type": "x"})
+    assert_error(response, 422, "validation_error")
+    assert response.json["message"] == "The query string is not valid."
+    assert "type" in response.json["details"]

@@ -71,3 +71,10 @@ def test_demo_page_is_served(client):
         assert "Get token" in page.get_data(as_text=True)
     with client.get("/static/demo.js") as script:
         assert "silently" in script.get_data(as_text=True)
+
+
+def test_the_browsers_own_icon_request_is_no_error(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 204
+    assert response.data == b""
+    assert "max-age=86400" in response.headers["Cache-Control"]
