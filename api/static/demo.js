@@ -28,8 +28,49 @@ function report(data) {
 // The details shown belong to one access token: gone when it changes.
 function clearDetails() {
   $("details").hidden = true;
-  $("user").textContent = "";
-  $("claims").textContent = "";
+  for (const id of ["user", "claims", "sessions", "events"]) $(id).textContent = "";
+}
+
+// An element with text and children; server text only ever as text.
+function element(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  node.append(...children.filter((child) => child !== null));
+  return node;
+}
+
+function time(iso) {
+  const node = element("time", null, new Date(iso).toLocaleString());
+  node.dateTime = iso;
+  return node;
+}
+
+// The caller's live sessions: this one, or a Revoke button on each other one.
+function showSessions(sessions) {
+  $("sessions").replaceChildren(...sessions.map((session) => {
+    const item = element("li", session.current ? "current" : null,
+      session.ip || "unknown address", " · last used ", time(session.last_used_at),
+      " · ends ", time(session.expires_at),
+      session.current ? " (this one)" : null,
+      element("span", "agent", session.user_agent || "unknown browser"));
+    if (!session.current) {
+      const button = element("button", null, "Revoke");
+      button.type = "button";
+      button.addEventListener("click", () => revoke(session.id));
+      item.insertBefore(button, item.lastChild);
+    }
+    return item;
+  }));
+}
+
+// The last security events, newest first.
+function showEvents(events) {
+  if (events.length === 0) return $("events").replaceChildren(element("li", null, "Nothing yet."));
+  $("events").replaceChildren(...events.map((event) => element("li", null,
+    time(event.at), " · ", element("strong", "type", event.type),
+    " · ", event.ip || "unknown address",
+    event.details && event.details.reason
+      ? element("span", "reason", ` · ${event.details.reason}`) : null)));
 }
 
 function cookie(name) {
@@ -119,18 +160,39 @@ $("credentials").addEventListener("submit", async (event) => {
   show("Token Generated successfully!!");
 });
 
-$("show-details").addEventListener("click", async () => {
+// The user, the token's claims, the sessions and the recent activity; shown
+// again after a revoke, and on every click (a login elsewhere shows up then).
+async function showDetails(done) {
   const me = await api("GET", "/api/me");
   if (!me.response.ok) {
     clearDetails();
     return report(me.data);
   }
-  const token = await api("GET", "/api/auth/token");
+  const [token, sessions, events] = await Promise.all([
+    api("GET", "/api/auth/token"),
+    api("GET", "/api/auth/sessions"),
+    api("GET", "/api/me/events?per_page=10"),
+  ]);
+  const failed = [token, sessions, events].find((answer) => !answer.response.ok);
+  if (failed) {
+    clearDetails();
+    return report(failed.data);
+  }
   $("user").textContent = JSON.stringify(me.data, null, 2);
   $("claims").textContent = JSON.stringify(token.data, null, 2);
+  showSessions(sessions.data);
+  showEvents(events.data);
   $("details").hidden = false;
-  show(me.data.username);
-});
+  show(done || me.data.username);
+}
+
+async function revoke(id) {
+  const { response, data } = await api("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);
+  if (!response.ok) return report(data);
+  await showDetails("Session revoked");
+}
+
+$("show-details").addEventListener("click", () => showDetails());
 
 $("logout").addEventListener("click", async () => {
   const { response, data } = await api("POST", "/api/auth/logout");

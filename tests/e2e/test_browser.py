@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -285,3 +286,86 @@ def test_api_docs_work_offline_and_call_login(page, origins):
     assert status.first.text_content().strip().startswith("200")
     assert "access_token" in login.locator(".live-responses-table").text_content()
     assert hosts == {api.split("/")[2]}  # nothing fetched from anywhere else
+
+
+def texts(page, selector):
+    return [text.strip() for text in page.locator(selector).all_text_contents()]
+
+
+def test_details_show_the_recent_activity_and_this_session(page, origins):
+    page.goto(f"{origins['api'].url}/")
+    page.fill("#username", "kate")
+    page.fill("#password", "correct horse battery")
+    page.click("#register")
+    page.wait_for_function("document.getElementById('result').textContent === 'Registered kate'")
+    page.fill("#password", "not the password")
+    page.click("#get-token")
+    page.wait_for_function(
+        "document.getElementById('result').textContent === 'Wrong username or password.'"
+    )
+    page.fill("#password", "correct horse battery")
+    page.click("#get-token")
+    page.wait_for_function(
+        "document.getElementById('result').textContent === 'Token Generated successfully!!'"
+    )
+    page.click("#show-details")
+    page.wait_for_selector("#details:not([hidden])")
+    assert result(page) == "kate"
+    # Recent activity, newest first: the login, then the failed attempt and why.
+    assert texts(page, "#events .type") == ["login", "login_failed"]
+    login, failed = page.locator("#events li").all()
+    assert "127.0.0.1" in login.text_content()
+    assert failed.locator(".reason").text_content().strip(" ·") == "wrong_password"
+    assert login.locator(".reason").count() == 0
+    # One session, this one, with its end.
+    sessions = page.locator("#sessions li")
+    assert sessions.count() == 1
+    session = sessions.first.text_content()
+    assert "(this one)" in session and " · ends " in session and "127.0.0.1" in session
+    assert "HeadlessChrome" in session  # its user agent
+    assert sessions.first.get_by_role("button", name="Revoke").count() == 0
+    ends = sessions.first.locator("time").nth(1).get_attribute("datetime")
+    assert datetime.fromisoformat(ends) > datetime.now(UTC)
+    # Cleared with the rest of the details, by a new login.
+    register_and_log_in(page, "kate-again")
+    assert page.is_hidden("#details")
+    assert texts(page, "#events li") == [] and texts(page, "#sessions li") == []
+
+
+@pytest.mark.parametrize("served", ["same origin", "another origin"])
+def test_revoking_another_session_from_the_details(page, origins, served):
+    api = origins["api"].url
+    url = f"{api}/" if served == "same origin" else f"{origins['spa']}/?api={api}"
+    username = "leo" if served == "same origin" else "mia"
+    log_in(page, url, username)
+    page.click("#show-details")
+    page.wait_for_selector("#details:not([hidden])")
+    assert page.locator("#sessions li").count() == 1
+    # Another login, elsewhere: a session the page learns of when asked again.
+    other = requests.post(
+        f"{api}/api/auth/login",
+        json={"username": username, "password": "correct horse battery"},
+        headers={"User-Agent": "other-device/1.0"},
+        timeout=10,
+    ).json()
+    page.click("#show-details")
+    page.wait_for_function("document.querySelectorAll('#sessions li').length === 2")
+    elsewhere = page.locator("#sessions li", has_text="other-device/1.0")
+    assert "(this one)" not in elsewhere.text_content()
+    assert "(this one)" in page.locator("#sessions li.current").text_content()
+    assert page.get_by_role("button", name="Revoke").count() == 1  # not on this one
+    elsewhere.get_by_role("button", name="Revoke").click()
+    page.wait_for_function("document.getElementById('result').textContent === 'Session revoked'")
+    page.wait_for_function("document.querySelectorAll('#sessions li').length === 1")
+    assert "(this one)" in page.text_content("#sessions li")
+    assert "other-device/1.0" not in page.text_content("#sessions")
+    assert texts(page, "#events .type")[0] == "session_revoked"
+    refused = requests.post(
+        f"{api}/api/auth/refresh",
+        headers={"Authorization": f"Bearer {other['refresh_token']}"},
+        timeout=10,
+    )
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "token_revoked"
+    page.click("#show-details")  # the page's own session goes on
+    page.wait_for_function(f"document.getElementById('result').textContent === '{username}'")
