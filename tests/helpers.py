@@ -9,6 +9,8 @@ import jwt as pyjwt
 import pytest
 from sqlalchemy import create_engine, text
 
+from api.auth.revocation import DatabaseStore, StoreUnavailable
+
 PASSWORD = "correct horse battery"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -125,3 +127,11 @@ def terminate_backends(admin_url, database):
             )
     finally:
         engine.dispose()
+
+
+class StoreWritesFail(DatabaseStore):
+    """A revocation store whose writes fail: Redis going away between a
+    request's check and its write cannot be timed for real."""
+
+    def revoke(self, session_ids):
+        raise StoreUnavailable("ConnectionError")

@@ -122,19 +122,14 @@ def test_password_change_with_store_failing_on_write_changes_nothing(make_app, t
     """Redis going away between the request's check and its write cannot be
     timed for real: a store whose writes fail stands in for that moment."""
     from api.accounts import users
-    from api.auth.revocation import DatabaseStore, StoreUnavailable
-    from tests.helpers import PASSWORD
-
-    class WritesFail(DatabaseStore):
-        def revoke(self, session_ids):
-            raise StoreUnavailable("ConnectionError")
+    from tests.helpers import PASSWORD, StoreWritesFail
 
     app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/app.db")
     client = app.test_client()
     auth = AuthActions(client)
     other = auth.registered_pair()
     current = auth.login()
-    app.extensions["revocation_store"] = WritesFail()
+    app.extensions["revocation_store"] = StoreWritesFail()
     body = {"current_password": PASSWORD, "new_password": "a new password"}
     response = client.put("/api/me/password", json=body, headers=bearer(current["access_token"]))
     assert_error(response, 503, "service_unavailable")

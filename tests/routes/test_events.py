@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from tests.helpers import PASSWORD, AuthActions, assert_error, bearer, claims_of, refresh
+from tests.helpers import (
+    PASSWORD,
+    AuthActions,
+    StoreWritesFail,
+    assert_error,
+    bearer,
+    claims_of,
+    refresh,
+)
 from tests.routes.test_admin import create_admin
 
 
@@ -36,13 +44,14 @@ def admin_events(client, admin, **query):
     return response.json
 
 
+def login_from(client, user_agent):
+    body = {"username": "bob", "password": PASSWORD}
+    return client.post("/api/auth/login", json=body, headers={"User-Agent": user_agent})
+
+
 def test_a_login_is_recorded_with_its_session_address_and_agent(auth, client):
     auth.register()
-    pair = client.post(
-        "/api/auth/login",
-        json={"username": "bob", "password": PASSWORD},
-        headers={"User-Agent": "phone-app/2.1"},
-    ).json
+    pair = login_from(client, "phone-app/2.1").json
     [event] = events_of(client, pair["access_token"])
     assert set(event) == {"id", "type", "at", "ip", "user_agent", "session_id", "details"}
     assert event["type"] == "login"
@@ -205,18 +214,14 @@ def test_no_secret_is_ever_in_an_event(auth, client, admin):
 def test_an_event_is_not_recorded_when_its_act_fails(make_app, tmp_path):
     """The password change's revocation fails (the store is away): neither
     the new password nor its event lands."""
-    from api.auth.revocation import DatabaseStore, StoreUnavailable
-
-    class WritesFail(DatabaseStore):
-        def revoke(self, session_ids):
-            raise StoreUnavailable("ConnectionError")
+    from api.auth.revocation import DatabaseStore
 
     app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/app.db")
     client = app.test_client()
     auth = AuthActions(client)
     auth.registered_pair()
     token = auth.login()["access_token"]
-    app.extensions["revocation_store"] = WritesFail()
+    app.extensions["revocation_store"] = StoreWritesFail()
     body = {"current_password": PASSWORD, "new_password": "a new password"}
     response = client.put("/api/me/password", json=body, headers=bearer(token))
     assert_error(response, 503, "service_unavailable")
@@ -253,11 +258,7 @@ def test_prune_forgets_events_past_the_retention(store_app, auth, client):
 
 def test_a_nul_in_the_user_agent_is_dropped_not_a_500(auth, client):
     auth.register()
-    response = client.post(
-        "/api/auth/login",
-        json={"username": "bob", "password": PASSWORD},
-        headers={"User-Agent": "evil\x00agent"},
-    )
+    response = login_from(client, "evil\x00agent")
     assert response.status_code == 200
     assert events_of(client, response.json["access_token"])[0]["user_agent"] == "evilagent"
 

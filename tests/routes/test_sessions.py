@@ -177,12 +177,20 @@ def at(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_a_session_ends_at_its_max_age_however_often_it_is_refreshed(make_store_app):
-    client = make_store_app(SESSION_MAX_AGE=timedelta(days=3)).test_client()
+def logged_in_at_start(make_store_app, **config):
+    """(client, auth, start, pair): bob logged in at `start`, now."""
+    client = make_store_app(**config).test_client()
     auth = AuthActions(client)
     start = datetime.now(UTC).replace(microsecond=0)
     with time_machine.travel(start, tick=False):
         pair = auth.registered_pair()
+    return client, auth, start, pair
+
+
+def test_a_session_ends_at_its_max_age_however_often_it_is_refreshed(make_store_app):
+    client, auth, start, pair = logged_in_at_start(
+        make_store_app, SESSION_MAX_AGE=timedelta(days=3)
+    )
     for day in (1, 2):
         with time_machine.travel(start + timedelta(days=day), tick=False):
             response = refresh(client, pair["refresh_token"])
@@ -200,11 +208,10 @@ def test_a_session_ends_at_its_max_age_however_often_it_is_refreshed(make_store_
 
 
 def test_a_session_ends_when_idle_too_long(make_store_app):
-    client = make_store_app(SESSION_IDLE_TIMEOUT=timedelta(hours=1)).test_client()
-    auth = AuthActions(client)
-    start = datetime.now(UTC).replace(microsecond=0)
+    client, _, start, pair = logged_in_at_start(
+        make_store_app, SESSION_IDLE_TIMEOUT=timedelta(hours=1)
+    )
     with time_machine.travel(start, tick=False):
-        pair = auth.registered_pair()
         [listed] = sessions_of(client, pair["access_token"])
         assert listed["expires_at"] == at(start + timedelta(hours=1))
     used = start + timedelta(minutes=59)
