@@ -1,5 +1,6 @@
 """gunicorn settings for development and production, from the environment:
-HOST, PORT, WEB_CONCURRENCY (workers), GUNICORN_THREADS, GUNICORN_TIMEOUT.
+HOST, PORT, WEB_CONCURRENCY (workers), GUNICORN_THREADS, GUNICORN_TIMEOUT,
+GUNICORN_REQUEST_READ_TIMEOUT (api/web/gunicorn_worker.py).
 
 Behind a reverse proxy, set TRUSTED_PROXY_HOPS (config.py) rather than
 gunicorn's FORWARDED_ALLOW_IPS: the app's ProxyFix alone decides which
@@ -39,7 +40,7 @@ from gunicorn import glogging, util  # noqa: E402
 from prometheus_client import multiprocess  # noqa: E402
 
 from api.database import engines  # noqa: E402
-from api.web.errors import ERROR_CODES, snake_case  # noqa: E402
+from api.web.gunicorn_worker import CLIENT_BYTES_FILTER, refusal  # noqa: E402
 from api.web.logs import json_formatter  # noqa: E402
 from config import env_int  # noqa: E402
 
@@ -47,7 +48,9 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', '8000', high=655
 workers = env_int("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1), high=256)
 # Threads: a login spends tens of milliseconds hashing its password; the worker's other
 # threads serve other requests meanwhile (argon2 releases the GIL).
-worker_class = "gthread"
+# gthread, with each request read whole before a thread serves it: clients that
+# stall cannot hold every thread (api/web/gunicorn_worker.py).
+worker_class = "api.web.gunicorn_worker.BufferingThreadWorker"
 threads = env_int("GUNICORN_THREADS", "4", high=64)
 timeout = env_int("GUNICORN_TIMEOUT", "30", high=600)
 graceful_timeout = 20
@@ -67,10 +70,12 @@ accesslog = "-"
 class JSONLogger(glogging.Logger):
     """gunicorn's own lines as JSON, like the app's (api/web/logs.py). The access
     line has the path without its query string (a token or password sent
-    there never lands in a log) and the request's id."""
+    there never lands in a log) and the request's id; its other lines keep out
+    the raw requests gunicorn would quote (api/web/gunicorn_worker.py)."""
 
     def setup(self, cfg):
         super().setup(cfg)
+        self.error_log.addFilter(CLIENT_BYTES_FILTER)
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
                 handler.setFormatter(json_formatter())
@@ -123,9 +128,11 @@ def on_exit(server):
 # gunicorn answers requests it cannot parse (a huge header or URL, a malformed
 # request line) itself, with an HTML page and no hook to change it. The
 # contract wants JSON from every layer, so its error writer is replaced, with
-# the same codes and messages as api/web/errors.py.
-def write_json_error(sock, status_int, reason, _mesg):
-    error, message = ERROR_CODES.get(status_int) or (snake_case(reason), f"{reason}.")
+# the codes of api/web/errors.py and a message that says what was wrong. Its
+# reason and message are not used: it keeps "Bad Request" for its 501, and
+# quotes the client's bytes.
+def write_json_error(sock, status_int, _reason, _mesg):
+    reason, error, message = refusal(status_int)
     body = json.dumps({"error": error, "message": message}).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"

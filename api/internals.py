@@ -100,4 +100,26 @@ REACHES = (
         "not a 500.",
         test="tests/e2e/test_gunicorn.py::test_broken_chunked_body_is_a_json_400",
     ),
+    Reach(
+        library="gunicorn",
+        checked="27.0.1",
+        where="api.web.gunicorn_worker:BufferingThreadWorker",
+        reaches="ThreadWorker.enqueue_req, murder_pending, handle_request and handle_error "
+        "(overridden); a connection's parser and data_ready; the parser's "
+        "unreader.take_buffered and unread",
+        why="gthread gives a connection a thread at its first byte and waits with no "
+        "deadline: a dozen stalled clients held every thread. The event loop now reads each "
+        "request whole before a thread serves it, and answers 408 past a deadline.",
+        test="tests/e2e/test_gunicorn_hardening.py::test_stalled_clients_do_not_stop_the_server",
+    ),
+    Reach(
+        library="gunicorn",
+        checked="27.0.1",
+        where="api.web.gunicorn_worker:describe",
+        reaches="the hdr and req attributes of gunicorn.http.errors.InvalidHeader, and the "
+        "arguments gunicorn passes its error-log lines",
+        why="gunicorn's own 400s must say what was wrong (a repeated Host) without quoting "
+        "the client's bytes, in the answer or in the log.",
+        test="tests/e2e/test_gunicorn_hardening.py::test_gunicorn_s_own_errors_say_what_was_wrong",
+    ),
 )

@@ -81,13 +81,18 @@ def test_mixed_load_without_a_single_error(server):
     refreshes = tally.count(label="refresh", status=200)
     assert metric_values(scraped, "jwt_api_refreshes_total") == {
         'result="ok"': refreshes,
-        **{f'result="{other}"': 0 for other in ("superseded", "reused", "revoked")},
+        **{f'result="{other}"': 0 for other in ("superseded", "reused", "revoked", "expired")},
     }
     logouts = tally.count(label="logout", status=204)
     assert logouts == logins  # every round ended in a logout
     assert metric_values(scraped, "jwt_api_session_revocations_total") == {
         'reason="logout"': logouts,
         **{f'reason="{other}"': 0 for other in ("user", "password_change", "admin", "reuse")},
+    }
+    # One security event per login and logout, each committed with its act.
+    assert metric_values(scraped, "jwt_api_security_events_total") == {
+        'type="login"': logins,
+        'type="logout"': logouts,
     }
     # Both workers served: the figures really were added up.
     pids = {r["pid"] for r in server.access_records("/api/me")}
