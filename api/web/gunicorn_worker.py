@@ -32,7 +32,18 @@ READ_TIMEOUT = env_int("GUNICORN_REQUEST_READ_TIMEOUT", "10", high=600)
 # Over the app's own limit, so that it decides on a body from what is buffered.
 BODY_BUFFER = 2 * Config.MAX_CONTENT_LENGTH
 
-WAIT, SERVE, CONTINUE, TOO_LARGE = "wait", "serve", "continue", "too large"
+# The most of a request's head a connection may buffer: nginx's default
+# (large_client_header_buffers 4 8k) twice over. gunicorn's own limit (100
+# fields of 8 KiB) would let each of a worker's 1000 connections hold 800 KiB.
+HEAD_BUFFER = 64 * 1024
+
+WAIT, SERVE, CONTINUE, TOO_LARGE, HEAD_TOO_LARGE = (
+    "wait",
+    "serve",
+    "continue",
+    "too large",
+    "head too large",
+)
 
 
 def arrival(data, head_limit):
@@ -40,8 +51,9 @@ def arrival(data, head_limit):
     ones are served too: the parser refuses them from what is here."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
-        bare_lf = data.count(b"\n") != data.count(b"\r\n")
-        return SERVE if bare_lf or len(data) > head_limit else WAIT
+        if data.count(b"\n") != data.count(b"\r\n"):
+            return SERVE  # bare LF: the parser refuses it
+        return HEAD_TOO_LARGE if len(data) > head_limit else WAIT
     head = bytes(data[: end + 2]).lower()
     body = bytes(data[end + 4 :])
     lengths = re.findall(rb"\ncontent-length:([^\r]*)", head)
@@ -87,7 +99,8 @@ class BufferingThreadWorker(ThreadWorker):
         cfg = self.cfg
         # As much head as gunicorn's parser reads before refusing it as too large.
         field = (cfg.limit_request_field_size or 8190) + 2
-        self.head_limit = (cfg.limit_request_line or 8190) + cfg.limit_request_fields * field + 8
+        limit = (cfg.limit_request_line or 8190) + cfg.limit_request_fields * field + 8
+        self.head_limit = min(limit, HEAD_BUFFER)
 
     def buffers(self, conn):
         # What only a thread can read: TLS, HTTP/2, PROXY protocol, uwsgi.
@@ -130,6 +143,8 @@ class BufferingThreadWorker(ThreadWorker):
             self.serve(conn)
         elif state == TOO_LARGE:
             self.refuse(conn, 413)
+        elif state == HEAD_TOO_LARGE:
+            self.refuse(conn, 431)
         else:
             if state == CONTINUE and not conn.continued:
                 # gunicorn sends its own once the body is here; a client takes

@@ -222,3 +222,20 @@ def test_gunicorn_s_own_errors_say_what_was_wrong(server, payload, status, error
     said = assert_json_error(answer, status, error)
     assert said == message
     assert said != ERROR_CODES[400][1]
+
+
+def test_a_head_over_the_buffer_is_refused_at_once(server):
+    """Each connection buffers at most 64 KiB of head: more is a 431 then and
+    there, not memory held until the deadline."""
+    client = connect(server)
+    client.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    for i in range(70):  # 70 headers of 1 KiB, each under gunicorn's own limits
+        try:
+            client.sendall(b"X-Filler-%d: %s\r\n" % (i, b"y" * 1000))
+        except OSError:
+            break
+    answer = read_answer(client, 5)
+    client.close()
+    assert time.monotonic() - started < READ_TIMEOUT - 1
+    assert_json_error(answer, 431, "request_header_fields_too_large")
