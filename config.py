@@ -110,7 +110,7 @@ class Config:
     JWT_REFRESH_CSRF_COOKIE_PATH = "/api/auth"
 
     # Optional: the revocation store and rate-limit storage; without it the
-    # database is the revocation store and limits are counted per process.
+    # database is the revocation store and holds the rate-limit counts.
     REDIS_URL = env_str("REDIS_URL")
     REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "jwt-api:")
 

@@ -1,14 +1,19 @@
 """Abuse limits (Flask-Limiter): password guessing and token churn.
 
 Counted in Redis when REDIS_URL is set, so every worker and instance shares
-them; otherwise in each process's memory (a limit then applies per worker).
+them; otherwise in the app's database (api/web/limit_storage.py), so every
+worker of an instance (and every instance on one PostgreSQL) shares them too.
+Only an in-memory SQLite database, which lives in one process, counts in
+that process's memory.
 """
 
 from flask import current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
 from redis import RedisError
+from sqlalchemy.exc import DBAPIError
 
+from api.web import limit_storage
 from api.web.metrics import count_rate_limit_hit
 from config import ConfigError
 
@@ -61,8 +66,10 @@ def init_app(app):
             raise ConfigError(
                 f"{name}={config[name]!r} is not a limit like '10 per minute'"
             ) from exc
-    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
+    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or _local_storage(config))
     config.setdefault("RATELIMIT_KEY_PREFIX", config["REDIS_KEY_PREFIX"] + "limits")
+    if config["RATELIMIT_STORAGE_URI"].startswith(limit_storage.SCHEME + ":"):
+        limit_storage.check_usable(config)
     if config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         # Fail fast (503) rather than hang a worker when Redis is away.
         options = {"socket_connect_timeout": 1, "socket_timeout": 1}
@@ -71,13 +78,20 @@ def init_app(app):
     _keep_answer_without_headers(app)
 
 
+def _local_storage(config):
+    if limit_storage.is_in_memory_sqlite(config["SQLALCHEMY_DATABASE_URI"]):
+        return "memory://"
+    return f"{limit_storage.SCHEME}://"
+
+
 def _keep_answer_without_headers(app):
     """Flask-Limiter counts a request before its view, then reads the count
     again after it, in an after_request hook, for the X-RateLimit-* and
-    Retry-After headers. Should Redis go away in between, that read raised
-    outside every error handler and the view's answer, already committed (a
-    new session, a rotated refresh token), became a 500. The limit has been
-    enforced by then: the answer goes out, without those headers."""
+    Retry-After headers. Should its store (Redis, the database) go away in
+    between, that read raised outside every error handler and the view's
+    answer, already committed (a new session, a rotated refresh token), became
+    a 500. The limit has been enforced by then: the answer goes out, without
+    those headers."""
     if not app.config["RATELIMIT_ENABLED"]:
         return  # Flask-Limiter added no hooks
     hooks = app.after_request_funcs.setdefault(None, [])
@@ -92,7 +106,7 @@ def _headers_if_reachable(inject_headers):
     def hook(response):
         try:
             return inject_headers(response)
-        except RedisError as exc:
+        except (RedisError, DBAPIError) as exc:
             current_app.logger.error(
                 "rate-limit store unavailable after the view; answered without its headers: %s",
                 type(exc).__name__,
