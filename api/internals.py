@@ -48,8 +48,9 @@ REACHES = (
         checked="4.1.1",
         where="api.web.limits:_keep_answer_without_headers",
         reaches="Limiter._Limiter__inject_headers, found in app.after_request_funcs (wrapped)",
-        why="Redis lost between the limit check and the header hook turned a committed "
-        "login or refresh into a 500; the start fails if the hook is not found.",
+        why="the store (Redis, the database) lost between the limit check and the header "
+        "hook turned a committed login or refresh into a 500; the start fails if the hook "
+        "is not found.",
         test="tests/web/test_limits.py::test_store_lost_after_the_view_keeps_the_answer",
     ),
     Reach(
