@@ -105,8 +105,9 @@ REACHES = (
         library="gunicorn",
         checked="27.0.1",
         where="api.web.gunicorn_worker:BufferingThreadWorker",
-        reaches="ThreadWorker.enqueue_req, murder_pending, handle_request and handle_error "
-        "(overridden); a connection's parser and data_ready; the parser's "
+        reaches="ThreadWorker.enqueue_req, finish_request, murder_pending, handle_request, "
+        "_keepalive_after and handle_error (overridden); TConn.close (replaced per "
+        "connection: its graceful close waited in the event loop); a connection's parser and data_ready; the parser's "
         "unreader.take_buffered and unread",
         why="gthread gives a connection a thread at its first byte and waits with no "
         "deadline: a dozen stalled clients held every thread. The event loop now reads each "

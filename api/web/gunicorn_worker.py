@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 import selectors
+import socket
 import threading
 import time
 from functools import partial
@@ -37,6 +38,10 @@ BODY_BUFFER = 2 * Config.MAX_CONTENT_LENGTH
 # fields of 8 KiB) would let each of a worker's 1000 connections hold 800 KiB.
 HEAD_BUFFER = 64 * 1024
 
+# How long, and for how many bytes, a connection being closed waits for its
+# client to close first (gunicorn's util.close_graceful, RFC 9112 §9.6).
+LINGER_SECONDS, LINGER_BYTES = 2.0, 65536
+
 WAIT, SERVE, CONTINUE, TOO_LARGE, HEAD_TOO_LARGE = (
     "wait",
     "serve",
@@ -46,9 +51,10 @@ WAIT, SERVE, CONTINUE, TOO_LARGE, HEAD_TOO_LARGE = (
 )
 
 
-def arrival(data, head_limit):
+def arrival(data, head_limit, progress):
     """Whether a request's bytes so far are all a thread will read. Malformed
-    ones are served too: the parser refuses them from what is here."""
+    ones are served too: the parser refuses them from what is here. `progress`
+    is the connection's: where the chunks read so far end."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         if data.count(b"\n") != data.count(b"\r\n"):
@@ -59,14 +65,17 @@ def arrival(data, head_limit):
     lengths = re.findall(rb"\ncontent-length:([^\r]*)", head)
     codings = re.findall(rb"\ntransfer-encoding:([^\r]*)", head)
     if codings and not lengths and codings[-1].split(b",")[-1].strip() == b"chunked":
-        if chunked_body_ends(body):
+        if chunked_body_ends(body, progress):
             return SERVE
         if len(body) > BODY_BUFFER:
             return TOO_LARGE
     elif len(lengths) == 1 and not codings and lengths[0].strip().isdigit():
-        # One over the buffer the app refuses on its Content-Length alone.
+        # One over the buffer is refused here: given a thread, its body (which
+        # the app would refuse) would hold the thread while gunicorn drains it.
         length = int(lengths[0])
-        if length > BODY_BUFFER or len(body) >= length:
+        if length > BODY_BUFFER:
+            return TOO_LARGE
+        if len(body) >= length:
             return SERVE
     else:
         return SERVE  # no body, or framing the parser refuses
@@ -76,17 +85,27 @@ def arrival(data, head_limit):
     return CONTINUE if expects and http11 else WAIT
 
 
-def chunked_body_ends(body):
-    """Whether a chunked body has arrived whole (or is broken: the parser says so)."""
-    pos = 0
+# A chunk-size line: hex digits (never a sign: int() would take "-10"), then
+# any extensions. Anything else is broken, for the parser to refuse.
+CHUNK_SIZE_LINE = re.compile(rb"[0-9A-Fa-f]{1,16}(;[^\r\n]*)?\Z")
+
+
+def chunked_body_ends(body, progress):
+    """Whether a chunked body has arrived whole (or is broken: the parser says
+    so). Each call parses only the chunks that completed since the last one:
+    `progress["chunks"]` is where those end."""
+    pos = progress.get("chunks", 0)
     while (eol := body.find(b"\r\n", pos)) >= 0:
-        try:
-            size = int(body[pos:eol].split(b";")[0], 16)
-        except ValueError:
+        line = body[pos:eol]
+        if not CHUNK_SIZE_LINE.match(line):
             return True
+        size = int(line.split(b";")[0], 16)
         if size == 0:
             return body.find(b"\r\n\r\n", eol) >= 0  # the end of the trailers
         pos = eol + 2 + size + 2
+        if pos > len(body):
+            return False  # this chunk is still arriving
+        progress["chunks"] = pos
     return False
 
 
@@ -96,6 +115,7 @@ class BufferingThreadWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.arriving = set()
+        self.lingering = {}  # socket: [deadline, bytes drained]
         cfg = self.cfg
         # As much head as gunicorn's parser reads before refusing it as too large.
         field = (cfg.limit_request_field_size or 8190) + 2
@@ -124,6 +144,7 @@ class BufferingThreadWorker(ThreadWorker):
         conn.received = bytearray(conn.parser.unreader.take_buffered())
         conn.deadline = time.monotonic() + READ_TIMEOUT
         conn.continued = False
+        conn.progress = {}
         conn.sock.setblocking(False)
         self.read_request(conn)
 
@@ -138,7 +159,7 @@ class BufferingThreadWorker(ThreadWorker):
             self.drop(conn)  # the client left
             return
         conn.received += data or b""
-        state = arrival(conn.received, self.head_limit)
+        state = arrival(conn.received, self.head_limit, conn.progress)
         if state == SERVE:
             self.serve(conn)
         elif state == TOO_LARGE:
@@ -183,10 +204,51 @@ class BufferingThreadWorker(ThreadWorker):
             util.write_error(conn.sock, status, HTTPStatus(status).phrase, "")
         self.drop(conn)
 
+    def finish_request(self, conn, fs):
+        # gthread ends a connection it does not keep with util.close_graceful,
+        # which waits in the event loop, up to 2 s, for the client to close
+        # first: a client that kept its end open froze the whole worker that
+        # long. The same linger, waiting in the poller instead.
+        conn.close = partial(self.close_lingering, conn)
+        super().finish_request(conn, fs)
+
+    def close_lingering(self, conn, graceful=False):
+        sock = conn.sock
+        if not graceful or len(self.lingering) >= self.worker_connections:
+            util.close(sock)
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)  # the answer is whole: FIN
+            sock.setblocking(False)
+            self.poller.register(sock, selectors.EVENT_READ, partial(self.drain_lingering, sock))
+        except (OSError, ValueError, KeyError):
+            util.close(sock)
+            return
+        self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0]
+
+    def drain_lingering(self, sock, _fileobj=None):
+        try:
+            data = sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self.lingering[sock][1] += len(data)
+        if not data or self.lingering[sock][1] >= LINGER_BYTES:
+            self.end_lingering(sock)
+
+    def end_lingering(self, sock):
+        del self.lingering[sock]
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self.poller.unregister(sock)
+        util.close(sock)
+
     def murder_pending(self):
         """Called by the event loop at least once a second, and while stopping."""
         super().murder_pending()
         now = time.monotonic()
+        for sock in [s for s, (end, _) in self.lingering.items() if end <= now or not self.alive]:
+            self.end_lingering(sock)
         for conn in [c for c in self.arriving if c.deadline <= now or not self.alive]:
             if conn.received:
                 if conn.deadline <= now:
@@ -199,6 +261,14 @@ class BufferingThreadWorker(ThreadWorker):
         # client that stops reading): no socket wait in a thread outlasts this.
         conn.sock.settimeout(READ_TIMEOUT)
         return super().handle_request(req, conn)
+
+    def _keepalive_after(self, conn, keepalive):
+        # The answer has gone out when gunicorn drains the body the app did not
+        # read: one found broken then ends the connection, not a second answer.
+        try:
+            return super()._keepalive_after(conn, keepalive)
+        except errors.ParseException:
+            return False
 
     def handle_error(self, req, client, addr, exc):
         _answering.message = describe(exc)

@@ -239,3 +239,59 @@ def test_a_head_over_the_buffer_is_refused_at_once(server):
     client.close()
     assert time.monotonic() - started < READ_TIMEOUT - 1
     assert_json_error(answer, 431, "request_header_fields_too_large")
+
+
+def health_answers_promptly(server):
+    started = time.monotonic()
+    response = requests.get(f"{server.url}/api/health/live", timeout=3)
+    assert response.status_code == 200
+    return time.monotonic() - started
+
+
+def test_a_negative_chunk_size_is_refused_not_looped_on(server):
+    """int("-10", 16) is -16: a scan that took it stepped back forever."""
+    client = connect(server)
+    client.sendall(LOGIN + b"Transfer-Encoding: chunked\r\n\r\n-10\r\n")
+    assert health_answers_promptly(server) < 2
+    message = assert_json_error(read_answer(client, 3), 400, "bad_request")
+    assert message == "The request body's chunked encoding is broken."
+    client.close()
+
+
+def test_a_content_length_over_the_buffer_is_refused_without_a_thread(server):
+    """Given a thread, a body announced and never sent held it while gunicorn
+    drained it: more such clients than threads stopped the server."""
+    clients = [connect(server) for _ in range(6)]
+    for client in clients:
+        client.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n")
+    answers = [read_answer(client, 3) for client in clients]
+    assert health_answers_promptly(server) < 2
+    for client, answer in zip(clients, answers, strict=True):
+        client.close()
+        assert assert_json_error(answer, 413, "payload_too_large")
+
+
+def test_a_body_found_broken_after_the_answer_gets_no_second_answer(server):
+    client = connect(server)
+    client.sendall(
+        b"GET /api/health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n"
+    )
+    answer = read_answer(client, 3)  # until the server closes the connection
+    client.close()
+    assert answer.startswith("HTTP/1.1 200 ")
+    assert answer.count("HTTP/1.1 ") == 1
+
+
+def test_clients_that_keep_a_closed_connection_open_do_not_freeze_the_worker(server):
+    """gthread waited in its event loop, up to 2 s each, for such a client to
+    close first (util.close_graceful): three of them froze the worker 6 s."""
+    clients = [connect(server) for _ in range(3)]
+    for client in clients:
+        client.sendall(b"GET /api/health/live HTTP/1.0\r\n\r\n")  # no keep-alive
+        client.settimeout(3)
+        assert client.recv(12) == b"HTTP/1.0 200"  # answered, and kept open here
+    assert health_answers_promptly(server) < 1
+    for client in clients:
+        answer = read_answer(client, 3)  # to the end: the server closed its side
+        client.close()
+        assert answer.endswith('{"status":"ok"}\n'), answer
