@@ -107,8 +107,8 @@ REACHES = (
         where="api.web.gunicorn_worker:BufferingThreadWorker",
         reaches="ThreadWorker.enqueue_req, finish_request, murder_pending, handle_request, "
         "_keepalive_after and handle_error (overridden); TConn.close (replaced per "
-        "connection: its graceful close waited in the event loop); a connection's parser and data_ready; the parser's "
-        "unreader.take_buffered and unread",
+        "connection: its graceful close waited in the event loop); a connection's parser "
+        "and data_ready; the parser's unreader.take_buffered and unread",
         why="gthread gives a connection a thread at its first byte and waits with no "
         "deadline: a dozen stalled clients held every thread. The event loop now reads each "
         "request whole before a thread serves it, and answers 408 past a deadline.",

@@ -7,7 +7,7 @@ Request schemas reject unknown fields (marshmallow's default), so nothing like
 
 from datetime import UTC
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
 # ^…$ in the OpenAPI document, which JavaScript clients read; single_line()
 # closes the gap that "$" leaves before a final newline ("bob\n" is not "bob").
@@ -230,6 +230,18 @@ class SecurityEventSchema(Schema):
     details = fields.Dict(
         metadata={"description": "What the type needs, such as a reason; never a secret"}
     )
+
+
+class OwnSecurityEventSchema(SecurityEventSchema):
+    """A user's own events: an act by someone else (an administrator) says
+    what was done and by whom (`details.by`), not their address, browser or
+    session."""
+
+    @post_dump(pass_original=True)
+    def hide_other_actors(self, data, event, **_kwargs):
+        if data["details"].get("by", event.user_id) != event.user_id:
+            data.update(ip=None, user_agent=None, session_id=None)
+        return data
 
 
 class AdminSecurityEventSchema(SecurityEventSchema):

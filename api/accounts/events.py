@@ -7,11 +7,22 @@ login. An event's `details` are a few fixed keys chosen by its caller: never a
 password, token, code or secret.
 """
 
+import ipaddress
 from datetime import datetime
 
 from flask import current_app, request
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from api.clock import utcnow
 from api.extensions import db
@@ -41,11 +52,21 @@ class SecurityEvent(db.Model):
 
 
 def client():
-    """The caller's address (after ProxyFix) and user agent, cut to their
-    columns; without NUL, which PostgreSQL's text cannot hold (gunicorn refuses
-    it in a header, other servers may not)."""
-    agent = (request.user_agent.string or "").replace("\x00", "")
-    return (request.remote_addr or "")[:45] or None, agent[:256] or None
+    """The caller's address (after ProxyFix) and user agent, cut to their columns.
+
+    An address that is not one (a forwarded header as a client wrote it) is
+    not kept. The agent is decoded as UTF-8, which browsers send and WSGI hands
+    over as latin-1, without NUL, which PostgreSQL's text cannot hold (gunicorn
+    refuses it in a header; other servers may not).
+    """
+    address = request.remote_addr or ""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        address = ""
+    agent = request.user_agent.string or ""
+    agent = agent.encode("latin-1", "replace").decode("utf-8", "replace").replace("\x00", "")
+    return address[:45] or None, agent[:256] or None
 
 
 def record(type_, user_id, session_id=None, **details):
@@ -64,7 +85,22 @@ def record(type_, user_id, session_id=None, **details):
             details=details,
         )
     )
-    SECURITY_EVENTS.labels(type_).inc()
+    db.session.info.setdefault(UNCOUNTED, []).append(type_)
+
+
+# Counted in /metrics once committed: an act that fails takes its event with it.
+UNCOUNTED = "uncounted_security_events"
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session):
+    for type_ in session.info.pop(UNCOUNTED, ()):
+        SECURITY_EVENTS.labels(type_).inc()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session):
+    session.info.pop(UNCOUNTED, None)
 
 
 def record_alone(type_, user_id, session_id=None, **details):

@@ -207,28 +207,44 @@ def revoke(session_ids, reason):
 
 
 def live_sessions(user_id):
+    """The user's sessions that can still be refreshed, most recently used first."""
     now = utcnow()
     return db.session.scalars(
         select(LoginSession)
-        .where(
-            LoginSession.user_id == user_id,
-            LoginSession.revoked_at.is_(None),
-            LoginSession.expires_at > now,
-            _within_lifetimes(now),
-        )
+        .where(_unrevoked(user_id, now), _within_lifetimes(now))
         .order_by(LoginSession.last_used_at.desc())
     ).all()
 
 
+def _unrevoked(user_id, now):
+    return (
+        (LoginSession.user_id == user_id)
+        & LoginSession.revoked_at.is_(None)
+        & (LoginSession.expires_at > now)
+    )
+
+
+def _with_live_tokens(user_id):
+    """The user's sessions whose tokens may still be accepted: the live ones,
+    and those past a lifetime whose last access token has not yet expired."""
+    now = utcnow()
+    minted_lately = LoginSession.last_used_at > now - current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    query = select(LoginSession.id).where(
+        _unrevoked(user_id, now), _within_lifetimes(now) | minted_lately
+    )
+    return db.session.scalars(query).all()
+
+
 def revoke_all(user_id, reason, keep=None):
-    """Every live session of the user but `keep`; pending until committed."""
-    return revoke([s.id for s in live_sessions(user_id) if s.id != keep], reason)
+    """Every session of the user whose tokens may still be accepted, but
+    `keep`; pending until committed."""
+    return revoke([sid for sid in _with_live_tokens(user_id) if sid != keep], reason)
 
 
 def revoke_one(user_id, session_id):
     """Someone else's session, or one that has ended, is 404: as if it did
     not exist. Pending until committed."""
-    if session_id not in {s.id for s in live_sessions(user_id)}:
+    if session_id not in _with_live_tokens(user_id):
         abort(404, message="No such session.")
     return revoke([session_id], reason="user")
 

@@ -9,7 +9,12 @@ from api.auth import sessions
 from api.auth.identity import token_required
 from api.extensions import db
 from api.routes import groups
-from api.schemas import EventQuerySchema, PasswordChangeSchema, SecurityEventSchema, UserSchema
+from api.schemas import (
+    EventQuerySchema,
+    OwnSecurityEventSchema,
+    PasswordChangeSchema,
+    UserSchema,
+)
 from api.web import limits
 from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
 from api.web.pagination import PageQuerySchema, paginate
@@ -52,7 +57,7 @@ def change_password(data):
 @token_required()
 @groups.account.arguments(EventQuerySchema, location="query", as_kwargs=True)
 @groups.account.arguments(PageQuerySchema, location="query", as_kwargs=True)
-@groups.account.response(200, SecurityEventSchema(many=True))
+@groups.account.response(200, OwnSecurityEventSchema(many=True))
 def my_events(page, per_page, type=None):  # noqa: A002 (the query parameter's name)
     """What happened to the caller's account, newest first."""
     query = events.listing(user_id=get_current_user().id, type_=type)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from prometheus_client import REGISTRY
 
 from tests.helpers import (
     PASSWORD,
@@ -19,6 +20,8 @@ from tests.helpers import (
     refresh,
 )
 from tests.routes.test_admin import create_admin
+
+COUNTER = "jwt_api_security_events_total"
 
 
 @pytest.fixture
@@ -75,6 +78,7 @@ def test_failed_logins_are_recorded_for_the_account_tried(auth, client, admin):
         ("login", {"method": "password"}),
         ("login_failed", {"reason": "wrong_password"}),
     ]
+    assert REGISTRY.get_sample_value(COUNTER, {"type": "login_failed"}) >= 2
     assert mine[1]["session_id"] is None
     failed = admin_events(client, admin, type="login_failed")
     assert [(e["user_id"], e["details"]["reason"]) for e in failed] == [
@@ -145,6 +149,12 @@ def test_admin_changes_are_recorded_on_the_users_account(auth, client, admin):
         ("roles_changed", {"by": root_id, "old": ["user"], "new": ["admin", "user"]}),
     ]
     assert {e["user_id"] for e in recorded} == {bob_id}
+    assert {e["ip"] for e in recorded} == {"127.0.0.1"}  # the administrator's, for admins
+    # Bob sees what was done and by whom, not the administrator's address or session.
+    bob = AuthActions(client).login()["access_token"]
+    own = [e for e in events_of(client, bob) if e["type"] != "login"]
+    assert [e["details"]["by"] for e in own] == [root_id] * 3
+    assert {(e["ip"], e["user_agent"], e["session_id"]) for e in own} == {(None, None, None)}
 
 
 def test_each_user_sees_only_their_own_events(auth, client):
@@ -269,3 +279,35 @@ def test_a_bad_query_string_says_so(auth, client):
     assert_error(response, 422, "validation_error")
     assert response.json["message"] == "The query string is not valid."
     assert "type" in response.json["details"]
+
+
+def test_a_forwarded_address_that_is_not_one_is_not_kept(make_store_app):
+    client = make_store_app(TRUSTED_PROXY_HOPS=1).test_client()
+    AuthActions(client).register()
+    body = {"username": "bob", "password": PASSWORD}
+    token = client.post("/api/auth/login", json=body, headers={"X-Forwarded-For": "<script>"}).json[
+        "access_token"
+    ]
+    assert events_of(client, token)[0]["ip"] is None
+
+
+def test_a_utf8_user_agent_is_kept_as_sent(auth, client):
+    auth.register()
+    # WSGI hands header bytes over as latin-1 text; the client sent UTF-8.
+    sent = "Café-App/1.0 (ünïcode)"
+    response = login_from(client, sent.encode().decode("latin-1"))
+    assert events_of(client, response.json["access_token"])[0]["user_agent"] == sent
+
+
+def test_an_event_of_a_failed_act_is_neither_kept_nor_counted(store_app, auth, client, admin):
+    """Disabling bob records user_disabled, then his sessions' revocation
+    fails: the change, its event and its count all go."""
+    bob_id = auth.register()["id"]
+    auth.login()  # a session to revoke
+    store_app.extensions["revocation_store"] = StoreWritesFail()
+    counted = REGISTRY.get_sample_value(COUNTER, {"type": "user_disabled"}) or 0
+    response = client.patch(f"/api/admin/users/{bob_id}", json={"disabled": True}, headers=admin)
+    assert_error(response, 503, "service_unavailable")
+    assert (REGISTRY.get_sample_value(COUNTER, {"type": "user_disabled"}) or 0) == counted
+    assert admin_events(client, admin, type="user_disabled") == []
+    assert auth.login()["access_token"]  # still enabled

@@ -244,3 +244,27 @@ def test_the_idle_timeout_defaults_to_the_refresh_lifetime(make_store_app):
     created = datetime.strptime(listed["created_at"], "%Y-%m-%dT%H:%M:%SZ")
     ends = datetime.strptime(listed["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
     assert ends - created == timedelta(days=2)
+
+
+@pytest.mark.parametrize("how", ["password", "revoke_all", "revoke_one"])
+def test_a_session_past_its_age_is_still_revoked_while_its_tokens_live(make_store_app, how):
+    """Refreshed a second before its end, a session's new access token
+    outlives it by up to a minute: a password change must still end it."""
+    client, auth, start, pair = logged_in_at_start(
+        make_store_app, SESSION_MAX_AGE=timedelta(hours=1)
+    )
+    with time_machine.travel(start + timedelta(minutes=59, seconds=59), tick=False):
+        late = refresh(client, pair["refresh_token"]).json
+    with time_machine.travel(start + timedelta(hours=1, seconds=30), tick=False):
+        assert me(client, late["access_token"]).status_code == 200  # past its end, still live
+        token = auth.login()["access_token"]
+        old_sid = claims_of(late["access_token"])["sid"]
+        if how == "password":
+            body = {"current_password": PASSWORD, "new_password": "a new password"}
+            response = client.put("/api/me/password", json=body, headers=bearer(token))
+        elif how == "revoke_all":
+            response = client.delete("/api/auth/sessions", headers=bearer(token))
+        else:
+            response = client.delete(f"/api/auth/sessions/{old_sid}", headers=bearer(token))
+        assert response.status_code == 204
+        assert_error(me(client, late["access_token"]), 401, "token_revoked")
