@@ -375,9 +375,9 @@ def main():
             memory += mem
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n{args.workers} gunicorn workers (gthread), wrk -t{args.threads} "
-          f"-c{args.connections}, {args.seconds} s per case after {args.warmup} s of warm-up, "
-          f"{os.cpu_count()} cores\n")  # fmt: skip
+    print(f"\n{args.workers} gunicorn workers (gthread, buffering: api/web/gunicorn_worker.py), "
+          f"wrk -t{args.threads} -c{args.connections}, {args.seconds} s per case after "
+          f"{args.warmup} s of warm-up, {os.cpu_count()} cores\n")  # fmt: skip
     print(table(results))
     print("\nCPU per request under load, µs, by process (the same runs; wrk is the load tool):\n")
     print(cpu_table(results))
