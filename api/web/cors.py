@@ -41,9 +41,11 @@ def init_app(app):
 def options_without_html(response):
     """Flask answers OPTIONS itself (Allow; flask-cors adds a preflight's
     headers) with an empty text/html 200: no content, so no content type."""
+    if request.method != "OPTIONS":  # every other answer, first and at once
+        return response
     rule = request.url_rule
     automatic = rule is not None and getattr(rule, "provide_automatic_options", False)
-    if request.method == "OPTIONS" and automatic and response.status_code == 200:
+    if automatic and response.status_code == 200:
         response.status_code = 204
         del response.headers["Content-Type"]
     return response
