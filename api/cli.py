@@ -159,8 +159,10 @@ events_cli = AppGroup("events", help="Manage security events.")
 @events_cli.command("prune")
 def prune_events():
     """Forget security events older than SECURITY_EVENTS_RETENTION (run it daily)."""
-    days = current_app.config["SECURITY_EVENTS_RETENTION"].total_seconds() / 86400
-    click.echo(f"Pruned {events.prune()} security events older than {days:g} days.")
+    retention = current_app.config["SECURITY_EVENTS_RETENTION"]
+    seconds = int(retention.total_seconds())
+    older = f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds} seconds"
+    click.echo(f"Pruned {events.prune()} security events older than {older}.")
 
 
 @click.command("openapi-snapshot")

@@ -105,7 +105,12 @@ def _keep_answer_without_headers(app):
 def _headers_if_reachable(inject_headers):
     def hook(response):
         try:
-            return inject_headers(response)
+            response = inject_headers(response)
+            if response.status_code != 429:
+                # Flask-Limiter sends it on every answer of a limited route;
+                # on a 401 session_expired it would say "retry" for "log in".
+                response.headers.pop("Retry-After", None)
+            return response
         except (RedisError, DBAPIError) as exc:
             current_app.logger.error(
                 "rate-limit store unavailable after the view; answered without its headers: %s",

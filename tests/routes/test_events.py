@@ -311,3 +311,9 @@ def test_an_event_of_a_failed_act_is_neither_kept_nor_counted(store_app, auth, c
     assert (REGISTRY.get_sample_value(COUNTER, {"type": "user_disabled"}) or 0) == counted
     assert admin_events(client, admin, type="user_disabled") == []
     assert auth.login()["access_token"]  # still enabled
+
+
+def test_prune_says_a_retention_under_a_day_in_seconds(make_store_app):
+    app = make_store_app(SECURITY_EVENTS_RETENTION=timedelta(seconds=90))
+    result = app.test_cli_runner().invoke(args=["events", "prune"])
+    assert "Pruned 0 security events older than 90 seconds." in result.output

@@ -59,7 +59,10 @@ def login(client, username, address, password="wrong password"):
 def test_login_attempts_per_address(limited_app, fresh):
     client = limited_app.test_client()
     for i in range(3):
-        assert_error(login(client, fresh.name(f"u{i}"), fresh.addr()), 401, "invalid_credentials")
+        refused = login(client, fresh.name(f"u{i}"), fresh.addr())
+        assert_error(refused, 401, "invalid_credentials")
+        assert "Retry-After" not in refused.headers  # only a 429 says when to retry
+        assert "X-RateLimit-Remaining" in refused.headers
     limited = login(client, fresh.name("u9"), fresh.addr())
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) > 0
