@@ -49,40 +49,55 @@ WAIT, SERVE, CONTINUE, TOO_LARGE, HEAD_TOO_LARGE = (
     "too large",
     "head too large",
 )
+CHUNKED = "chunked"
 
 
 def arrival(data, head_limit, progress):
     """Whether a request's bytes so far are all a thread will read. Malformed
-    ones are served too: the parser refuses them from what is here. `progress`
-    is the connection's: where the chunks read so far end."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        if data.count(b"\n") != data.count(b"\r\n"):
-            return SERVE  # bare LF: the parser refuses it
-        return HEAD_TOO_LARGE if len(data) > head_limit else WAIT
-    head = bytes(data[: end + 2]).lower()
-    body = bytes(data[end + 4 :])
+    ones are served too: the parser refuses them from what is here.
+
+    `progress` is the connection's, for this request: its head's framing,
+    read once, and where the chunks read so far end, so that each read costs
+    what it brought, not what came before it.
+    """
+    if "head" not in progress:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            if data.count(b"\n") != data.count(b"\r\n"):
+                return SERVE  # bare LF: the parser refuses it
+            return HEAD_TOO_LARGE if len(data) > head_limit else WAIT
+        head = bytes(data[: end + 2]).lower()
+        # Such a client waits to be told before it sends its body (RFC 9110 §10.1.1).
+        expects = re.search(rb"\nexpect:[ \t]*100-continue[ \t]*\r", head)
+        http11 = head.split(b"\r\n", 1)[0].endswith(b" http/1.1")
+        progress["head"] = (end + 4, framing(head), bool(expects and http11))
+    start, frame, continues = progress["head"]
+    if frame is None:
+        return SERVE
+    if frame == CHUNKED:
+        if chunked_body_ends(data, start, progress):
+            return SERVE
+        if len(data) - start > BODY_BUFFER:
+            return TOO_LARGE
+    elif frame > BODY_BUFFER:
+        # Given a thread, a body over the buffer (which the app would refuse)
+        # would hold the thread while gunicorn drains it.
+        return TOO_LARGE
+    elif len(data) - start >= frame:
+        return SERVE
+    return CONTINUE if continues else WAIT
+
+
+def framing(head):
+    """From a lowercased head: CHUNKED, the Content-Length, or None for no
+    body to wait for (none, or framing the parser refuses)."""
     lengths = re.findall(rb"\ncontent-length:([^\r]*)", head)
     codings = re.findall(rb"\ntransfer-encoding:([^\r]*)", head)
     if codings and not lengths and codings[-1].split(b",")[-1].strip() == b"chunked":
-        if chunked_body_ends(body, progress):
-            return SERVE
-        if len(body) > BODY_BUFFER:
-            return TOO_LARGE
-    elif len(lengths) == 1 and not codings and lengths[0].strip().isdigit():
-        # One over the buffer is refused here: given a thread, its body (which
-        # the app would refuse) would hold the thread while gunicorn drains it.
-        length = int(lengths[0])
-        if length > BODY_BUFFER:
-            return TOO_LARGE
-        if len(body) >= length:
-            return SERVE
-    else:
-        return SERVE  # no body, or framing the parser refuses
-    # Such a client waits to be told before it sends its body (RFC 9110 §10.1.1).
-    expects = re.search(rb"\nexpect:[ \t]*100-continue[ \t]*\r", head)
-    http11 = head.split(b"\r\n", 1)[0].endswith(b" http/1.1")
-    return CONTINUE if expects and http11 else WAIT
+        return CHUNKED
+    if len(lengths) == 1 and not codings and lengths[0].strip().isdigit():
+        return int(lengths[0])
+    return None
 
 
 # A chunk-size line: hex digits (never a sign: int() would take "-10"), then
@@ -90,20 +105,20 @@ def arrival(data, head_limit, progress):
 CHUNK_SIZE_LINE = re.compile(rb"[0-9A-Fa-f]{1,16}(;[^\r\n]*)?\Z")
 
 
-def chunked_body_ends(body, progress):
-    """Whether a chunked body has arrived whole (or is broken: the parser says
-    so). Each call parses only the chunks that completed since the last one:
-    `progress["chunks"]` is where those end."""
-    pos = progress.get("chunks", 0)
-    while (eol := body.find(b"\r\n", pos)) >= 0:
-        line = body[pos:eol]
+def chunked_body_ends(data, start, progress):
+    """Whether a chunked body, from `start` in `data`, has arrived whole (or
+    is broken: the parser says so). Each call parses only the chunks that
+    completed since the last one: `progress["chunks"]` is where those end."""
+    pos = progress.get("chunks", start)
+    while (eol := data.find(b"\r\n", pos)) >= 0:
+        line = bytes(data[pos:eol])
         if not CHUNK_SIZE_LINE.match(line):
             return True
         size = int(line.split(b";")[0], 16)
         if size == 0:
-            return body.find(b"\r\n\r\n", eol) >= 0  # the end of the trailers
+            return data.find(b"\r\n\r\n", eol) >= 0  # the end of the trailers
         pos = eol + 2 + size + 2
-        if pos > len(body):
+        if pos > len(data):
             return False  # this chunk is still arriving
         progress["chunks"] = pos
     return False

@@ -33,9 +33,18 @@ def test_when_a_request_has_arrived(data, state):
 def test_chunks_already_read_are_not_parsed_again():
     progress = {}
     assert arrival(CHUNKED + b"3\r\nabc\r\n1\r\n", LIMIT, progress) == WAIT
-    assert progress == {"chunks": 8}
+    assert progress["chunks"] == len(CHUNKED) + 8
     # A resumed scan starts where the complete chunks ended: what is before
     # that point is not looked at again (here it is replaced by garbage).
     garbled = CHUNKED + b"XXXXXXXX1\r\nd\r\n0\r\n\r\n"
     assert arrival(garbled, LIMIT, progress) == SERVE
-    assert progress == {"chunks": 14}
+    assert progress["chunks"] == len(CHUNKED) + 14
+
+
+def test_the_head_is_read_once_per_request():
+    progress = {}
+    assert arrival(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", LIMIT, progress) == WAIT
+    assert progress["head"][1] == 5
+    # The framing read the first time holds: the head is not parsed again
+    # (here it is altered to a length of 9, which would still wait).
+    assert arrival(b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabcde", LIMIT, progress) == SERVE
