@@ -48,6 +48,11 @@ def env_seconds(name, default):
     return timedelta(seconds=env_int(name, default, high=10 * 365 * 24 * 3600))
 
 
+def env_seconds_or_none(name):
+    """Seconds if the variable is set, else None (the setting's default is another's)."""
+    return env_seconds(name, None) if env_str(name) else None
+
+
 def database_url(url):
     """Point postgres:// and postgresql:// URLs (as hosts hand them out) at psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -90,9 +95,7 @@ class Config:
     # when it has not been refreshed for SESSION_IDLE_TIMEOUT (default: the
     # refresh token's lifetime, when unset); a refresh after either is `session_expired`.
     SESSION_MAX_AGE = env_seconds("SESSION_MAX_AGE", str(30 * 24 * 3600))
-    SESSION_IDLE_TIMEOUT = (
-        env_seconds("SESSION_IDLE_TIMEOUT", "1") if env_str("SESSION_IDLE_TIMEOUT") else None
-    )
+    SESSION_IDLE_TIMEOUT = env_seconds_or_none("SESSION_IDLE_TIMEOUT")
     # Security events older than this are forgotten by `flask events prune`.
     SECURITY_EVENTS_RETENTION = env_seconds("SECURITY_EVENTS_RETENTION", str(180 * 24 * 3600))
     JWT_ISSUER = env_str("JWT_ISSUER", "flask-jwt-api")

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.accounts.passwords import passwords
 from api.clock import utcnow
 from api.extensions import db
-from api.schemas import MAX_ID  # noqa: F401 (users' ids: routes and tokens read it here)
 
 
 class User(db.Model):

@@ -28,12 +28,13 @@ from flask_jwt_extended.exceptions import CSRFError, InvalidHeaderError, NoAutho
 from flask_smorest import abort
 from sqlalchemy import bindparam, select
 
-from api.accounts.users import MAX_ID, User
+from api.accounts.users import User
 from api.auth import parse_cache, revocation
 from api.auth.claims import check_token_shape
 from api.auth.sessions import LoginSession
 from api.database import read_row
 from api.extensions import jwt
+from api.schemas import MAX_ID
 
 
 def token_required(refresh=False, fresh=False):

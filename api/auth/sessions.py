@@ -157,27 +157,30 @@ def _refuse_rotation(claims, now):
     if session is None or session.revoked_at is not None:
         REFRESHES.labels("revoked").inc()
         _abort_token(401, "token_revoked", "The token's session has ended.")
+    grace = timedelta(seconds=current_app.config["JWT_REFRESH_GRACE_SECONDS"])
+    if rotated is not None and now - as_utc(rotated.rotated_at) > grace:
+        # Someone holds a refresh token that was already used: end the
+        # session, even one past its lifetime (its last access token lives on).
+        events.record("refresh_reused", session.user_id, session.id)
+        revoke([session.id], reason="reuse")
+        db.session.commit()
+        REFRESHES.labels("reused").inc()
+        REUSE_DETECTIONS.inc()
+        _abort_token(
+            401, "refresh_token_reused", "This refresh token was used before; log in again."
+        )
     if ends_at(session) <= now:
         REFRESHES.labels("expired").inc()
         _abort_token(401, "session_expired", "This login session has expired; log in again.")
     if rotated is None:
         REFRESHES.labels("revoked").inc()
         _abort_token(401, "token_revoked", "The token's session has ended.")
-    grace = timedelta(seconds=current_app.config["JWT_REFRESH_GRACE_SECONDS"])
-    if now - as_utc(rotated.rotated_at) <= grace:
-        REFRESHES.labels("superseded").inc()
-        _abort_token(
-            401,
-            "refresh_token_superseded",
-            "This refresh token was just replaced; retry with the newer one.",
-        )
-    # Someone holds a refresh token that was already used: end the session.
-    events.record("refresh_reused", session.user_id, session.id)
-    revoke([session.id], reason="reuse")
-    db.session.commit()
-    REFRESHES.labels("reused").inc()
-    REUSE_DETECTIONS.inc()
-    _abort_token(401, "refresh_token_reused", "This refresh token was used before; log in again.")
+    REFRESHES.labels("superseded").inc()
+    _abort_token(
+        401,
+        "refresh_token_superseded",
+        "This refresh token was just replaced; retry with the newer one.",
+    )
 
 
 def _abort_token(status, error, message):
@@ -185,7 +188,8 @@ def _abort_token(status, error, message):
 
 
 def revoke(session_ids, reason):
-    """Revoke sessions at once on every worker and instance; returns their ids.
+    """Revoke sessions at once on every worker and instance; returns the ids of
+    those this call ended (not those another request ended first).
 
     The store first: if it cannot be reached the caller gets a 503 and nothing
     has changed. The database's record is pending until the caller commits it,
@@ -197,13 +201,14 @@ def revoke(session_ids, reason):
         select(LoginSession.id, LoginSession.expires_at).where(LoginSession.id.in_(session_ids))
     )
     store().revoke({row.id: as_utc(row.expires_at) for row in ends})
-    ended = db.session.execute(
+    ended = db.session.scalars(
         update(LoginSession)
         .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-    ).rowcount
-    REVOCATIONS.labels(reason).inc(ended)
-    return list(session_ids)
+        .returning(LoginSession.id)
+    ).all()
+    REVOCATIONS.labels(reason).inc(len(ended))
+    return ended
 
 
 def live_sessions(user_id):
@@ -211,12 +216,12 @@ def live_sessions(user_id):
     now = utcnow()
     return db.session.scalars(
         select(LoginSession)
-        .where(_unrevoked(user_id, now), _within_lifetimes(now))
+        .where(_open_sessions_of(user_id, now), _within_lifetimes(now))
         .order_by(LoginSession.last_used_at.desc())
     ).all()
 
 
-def _unrevoked(user_id, now):
+def _open_sessions_of(user_id, now):
     return (
         (LoginSession.user_id == user_id)
         & LoginSession.revoked_at.is_(None)
@@ -230,7 +235,7 @@ def _with_live_tokens(user_id):
     now = utcnow()
     minted_lately = LoginSession.last_used_at > now - current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     query = select(LoginSession.id).where(
-        _unrevoked(user_id, now), _within_lifetimes(now) | minted_lately
+        _open_sessions_of(user_id, now), _within_lifetimes(now) | minted_lately
     )
     return db.session.scalars(query).all()
 
@@ -242,8 +247,10 @@ def revoke_all(user_id, reason, keep=None):
 
 
 def revoke_one(user_id, session_id):
-    """Someone else's session, or one that has ended, is 404: as if it did
-    not exist. Pending until committed."""
+    """Someone else's session, or one whose tokens can no longer be accepted,
+    is 404: as if it did not exist. One past its lifetime whose last access
+    token still lives can be revoked, though the list no longer shows it.
+    Pending until committed."""
     if session_id not in _with_live_tokens(user_id):
         abort(404, message="No such session.")
     return revoke([session_id], reason="user")

@@ -6,12 +6,13 @@ from flask_smorest import abort
 from sqlalchemy import func, select
 
 from api.accounts import events
-from api.accounts.users import MAX_ID, User
+from api.accounts.users import User
 from api.auth import sessions
 from api.auth.identity import roles_required
 from api.extensions import db
 from api.routes import groups
 from api.schemas import (
+    MAX_ID,
     AdminEventQuerySchema,
     AdminSecurityEventSchema,
     AdminUserPatchSchema,

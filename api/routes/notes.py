@@ -14,12 +14,11 @@ from flask_smorest import abort
 from sqlalchemy import DateTime, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.accounts.users import MAX_ID
 from api.auth.identity import token_required
 from api.clock import utcnow
 from api.extensions import db
 from api.routes import groups
-from api.schemas import NoteCreateSchema, NotePatchSchema, NoteSchema
+from api.schemas import MAX_ID, NoteCreateSchema, NotePatchSchema, NoteSchema
 from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
 from api.web.pagination import PageQuerySchema, paginate
 

@@ -40,9 +40,7 @@ def list_sessions():
 def revoke_session(session_id):
     """Revoke one of the caller's sessions."""
     user_id = get_current_user().id
-    revoked = sessions.revoke_one(user_id, session_id)
-    events.record("session_revoked", user_id, get_jwt()["sid"], sessions=revoked)
-    db.session.commit()
+    record_revoked(user_id, sessions.revoke_one(user_id, session_id))
     if session_id == get_jwt()["sid"]:
         clear_cookies_if_sent()
 
@@ -54,7 +52,11 @@ def revoke_session(session_id):
 def revoke_all_sessions():
     """Revoke all of the caller's sessions, this one included."""
     user_id = get_current_user().id
-    revoked = sessions.revoke_all(user_id, reason="user")
+    record_revoked(user_id, sessions.revoke_all(user_id, reason="user"))
+    clear_cookies_if_sent()
+
+
+def record_revoked(user_id, revoked):
+    """The revocation and its event, in one commit."""
     events.record("session_revoked", user_id, get_jwt()["sid"], sessions=revoked)
     db.session.commit()
-    clear_cookies_if_sent()

@@ -64,7 +64,7 @@ def handle_http_exception(exc):
     headers.update(data.get("headers") or {})
     if status == 500:
         return internal_error(exc.original_exception)
-    if status == 422 and "json" not in (data.get("messages") or {"json": None}):
+    if status == 422 and "query" in (data.get("messages") or {}):
         default_message = "The query string is not valid."
     return error_response(
         status,

@@ -268,3 +268,17 @@ def test_a_session_past_its_age_is_still_revoked_while_its_tokens_live(make_stor
             response = client.delete(f"/api/auth/sessions/{old_sid}", headers=bearer(token))
         assert response.status_code == 204
         assert_error(me(client, late["access_token"]), 401, "token_revoked")
+
+
+def test_a_replayed_token_after_the_sessions_end_is_still_reuse(make_store_app):
+    """The end of a session is no cover for a stolen token: its replay still
+    revokes the session, whose last access token outlives it by a minute."""
+    client, auth, start, pair = logged_in_at_start(
+        make_store_app, SESSION_MAX_AGE=timedelta(hours=1)
+    )
+    with time_machine.travel(start + timedelta(minutes=59, seconds=59), tick=False):
+        late = refresh(client, pair["refresh_token"]).json
+    with time_machine.travel(start + timedelta(hours=1, seconds=10), tick=False):
+        assert_error(refresh(client, pair["refresh_token"]), 401, "refresh_token_reused")
+        assert_error(me(client, late["access_token"]), 401, "token_revoked")
+        assert_error(refresh(client, late["refresh_token"]), 401, "token_revoked")
