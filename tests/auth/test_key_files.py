@@ -9,6 +9,12 @@ from api.auth.key_files import KeyConfigError, generate_rsa_files
 from tests.helpers import PASSWORD, assert_error, bearer, header_of
 
 
+def ssh_keygen(path, *args, passphrase=""):
+    """A key pair at `path` (and `path`.pub) as the tutorial makes one."""
+    command = ["ssh-keygen", *args, "-f", str(path), "-N", passphrase, "-q"]
+    subprocess.run(command, check=True)  # noqa: S603 - a fixed tool, our arguments
+
+
 def login_and_call_me(app):
     client = app.test_client()
     client.post("/api/auth/register", json={"username": "bob", "password": PASSWORD})
@@ -23,9 +29,7 @@ def ssh_keygen_pair(tmp_path_factory):
     """A pair made exactly as the tutorial says: OpenSSH private key, ssh-rsa public key."""
     folder = tmp_path_factory.mktemp("ssh")
     key = folder / "jwt_key"
-    subprocess.run(
-        ["ssh-keygen", "-t", "rsa", "-b", "3072", "-f", str(key), "-N", "", "-q"], check=True
-    )
+    ssh_keygen(key, "-t", "rsa", "-b", "3072")
     assert key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert (folder / "jwt_key.pub").read_text().startswith("ssh-rsa ")
     return key, folder / "jwt_key.pub"
@@ -116,18 +120,13 @@ def test_mismatched_pair_is_refused(rsa_key_files, ssh_keygen_pair):
 
 
 def test_small_rsa_key_is_refused(tmp_path):
-    subprocess.run(
-        ["ssh-keygen", "-t", "rsa", "-b", "1024", "-f", str(tmp_path / "k"), "-N", "", "-q"],
-        check=True,
-    )
+    ssh_keygen(tmp_path / "k", "-t", "rsa", "-b", "1024")
     with pytest.raises(KeyConfigError, match="1024-bit RSA key"):
         start(JWT_ALGORITHM="RS256", JWT_PRIVATE_KEY_FILE=str(tmp_path / "k"))
 
 
 def test_non_rsa_key_for_rs256_is_refused(tmp_path):
-    subprocess.run(
-        ["ssh-keygen", "-t", "ed25519", "-f", str(tmp_path / "k"), "-N", "", "-q"], check=True
-    )
+    ssh_keygen(tmp_path / "k", "-t", "ed25519")
     with pytest.raises(
         KeyConfigError, match="JWT_ALGORITHM=RS256 but the signing key is for EdDSA"
     ):
@@ -135,10 +134,7 @@ def test_non_rsa_key_for_rs256_is_refused(tmp_path):
 
 
 def test_passphrase_protected_key_is_refused_clearly(tmp_path):
-    subprocess.run(
-        ["ssh-keygen", "-t", "rsa", "-b", "2048", "-f", str(tmp_path / "k"), "-N", "pw", "-q"],
-        check=True,
-    )
+    ssh_keygen(tmp_path / "k", "-t", "rsa", "-b", "2048", passphrase="pw")
     with pytest.raises(KeyConfigError, match="unencrypted PEM or OpenSSH"):
         start(JWT_ALGORITHM="RS256", JWT_PRIVATE_KEY_FILE=str(tmp_path / "k"))
 
