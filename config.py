@@ -61,6 +61,13 @@ def database_url(url):
     return url
 
 
+def app_url(url):
+    """An http(s) URL ending in "/", so that a path can be appended."""
+    if not url.startswith(("http://", "https://")) or any(c in url for c in "?#\r\n "):
+        raise ConfigError(f"APP_URL must be an http:// or https:// URL with no query, not {url!r}")
+    return url if url.endswith("/") else url + "/"
+
+
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = env_str("SECRET_KEY")
@@ -73,6 +80,13 @@ class Config:
     MAX_CONTENT_LENGTH = 64 * 1024
     HOST = env_str("HOST", "127.0.0.1")
     PORT = env_int("PORT", "8000", high=65535)
+    # The base of the links in mails: the app that opens them at APP_URL +
+    # verify-email and reset-password (docs/clients.md). By default this API's
+    # own demo page; never taken from a request's Host header, which a caller
+    # could point at a site of theirs to receive someone's reset link.
+    APP_URL = app_url(env_str("APP_URL", f"http://{HOST}:{PORT}/"))
+    # The name mails are signed with.
+    APP_NAME = env_str("APP_NAME", "Flask JWT API")
 
     # Signing keys: see api/auth/key_files.py. JWT_SECRET_KEY falls back to SECRET_KEY,
     # as flask-jwt-extended does.
@@ -85,6 +99,15 @@ class Config:
     # Development only: with no key configured, one is generated once into the
     # instance folder and shared by every worker.
     JWT_GENERATE_DEV_KEY = False
+
+    # Keys for secrets kept encrypted at rest (api/encryption.py): Fernet keys,
+    # comma-separated, newest first (it encrypts; all decrypt), so they rotate.
+    # Entries are kept as written, empty ones included, for api/encryption.py
+    # to refuse with a message. Development generates one, as it does JWT keys.
+    ENCRYPTION_KEYS = (
+        env_str("ENCRYPTION_KEYS", "").split(",") if env_str("ENCRYPTION_KEYS") else []
+    )
+    ENCRYPTION_GENERATE_DEV_KEY = False
 
     JWT_ACCESS_TOKEN_EXPIRES = env_seconds("JWT_ACCESS_TOKEN_EXPIRES", "60")
     JWT_REFRESH_TOKEN_EXPIRES = env_seconds("JWT_REFRESH_TOKEN_EXPIRES", str(14 * 24 * 3600))
@@ -100,6 +123,23 @@ class Config:
     SECURITY_EVENTS_RETENTION = env_seconds("SECURITY_EVENTS_RETENTION", str(180 * 24 * 3600))
     JWT_ISSUER = env_str("JWT_ISSUER", "flask-jwt-api")
     JWT_AUDIENCE = env_str("JWT_AUDIENCE", "flask-jwt-api")
+
+    # Mail (api/accounts/mail_transport.py, mail_delivery.py). MAIL_URL:
+    # smtp://[user:password@]host:port (?starttls=true), smtps://… (TLS), or
+    # log: (each mail written to the server log). Unset: log: in development;
+    # production refuses to start without it, and refuses log:.
+    MAIL_URL = env_str("MAIL_URL")
+    MAIL_FROM = env_str("MAIL_FROM", "Flask JWT API <no-reply@localhost>")
+    # thread: every gunicorn worker delivers the outbox in a background thread
+    # (so `make run` alone sends mail). off: `flask mail deliver` processes do.
+    MAIL_DELIVERY = env_str("MAIL_DELIVERY", "thread")
+    # The SMTP socket timeout, in seconds; a send's lease is derived from it.
+    MAIL_SEND_TIMEOUT = env_int("MAIL_SEND_TIMEOUT", "10", high=300)
+    # A mail SMTP keeps failing is retried this long after it was queued, then given up.
+    MAIL_RETRY_HORIZON = env_seconds("MAIL_RETRY_HORIZON", str(24 * 3600))
+    # Sent and given-up mails (their bodies erased already) are forgotten after
+    # this by `flask mail prune`.
+    MAIL_RETENTION = env_seconds("MAIL_RETENTION", str(7 * 24 * 3600))
 
     # Transport: the Authorization header first, so that it alone decides when
     # present; cookies for browsers, with flask-jwt-extended's CSRF double submit.
@@ -120,6 +160,9 @@ class Config:
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10 per minute")
     RATELIMIT_REFRESH = env_str("RATELIMIT_REFRESH", "60 per minute")
+    # Forgot-password, the verification resend and a change of address: per
+    # client address and per address mailed (api/web/limits.py).
+    RATELIMIT_EMAIL = env_str("RATELIMIT_EMAIL", "5 per hour")
     RATELIMIT_HEADERS_ENABLED = True
 
     # argon2id, OWASP's recommended minimum: 19 MiB, 2 iterations, 1 lane.
@@ -151,6 +194,7 @@ class Config:
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
     JWT_GENERATE_DEV_KEY = True
+    ENCRYPTION_GENERATE_DEV_KEY = True
 
 
 class TestingConfig(Config):
@@ -163,6 +207,7 @@ class TestingConfig(Config):
     JWT_PRIVATE_KEY_FILE = None
     JWT_PUBLIC_KEY_FILE = None
     JWT_KEY_DIR = None
+    ENCRYPTION_KEYS = ["LpHr5U4IjBDXhvUHQ3gVGBE1sWc_Z9zYkq1tvr8a6Cg="]  # noqa: S105
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=60)
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=14)
     JWT_ISSUER = "flask-jwt-api"
@@ -171,6 +216,9 @@ class TestingConfig(Config):
     JWT_COOKIE_SAMESITE = "Lax"
     REDIS_URL = None
     CORS_ORIGINS = []
+    # Tests deliver the outbox themselves (mail_delivery.deliver_due).
+    MAIL_URL = "log:"
+    MAIL_DELIVERY = "off"
     # Off unless a test turns it on: most tests log in more than 10 times a minute.
     RATELIMIT_ENABLED = False
     # Cheap hashing keeps the suite fast; production parameters are tested apart.

@@ -39,6 +39,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 from gunicorn import glogging, util  # noqa: E402
 from prometheus_client import multiprocess  # noqa: E402
 
+from api.accounts import mail_delivery  # noqa: E402
 from api.database import engines  # noqa: E402
 from api.web.gunicorn_worker import CLIENT_BYTES_FILTER, refusal  # noqa: E402
 from api.web.logs import json_formatter  # noqa: E402
@@ -114,6 +115,21 @@ def post_fork(server, worker):
     # Connection pools must not be shared across a fork: give each worker its own.
     for engine in engines(server.app.wsgi()):
         engine.dispose(close=False)
+
+
+def post_worker_init(worker):
+    # Each worker delivers the outbox in a thread (MAIL_DELIVERY=thread), so
+    # `make run` alone sends mail; claims keep every mail to one worker. Started
+    # here, after the fork, as threads do not survive one (preload_app).
+    worker.mail_delivery = mail_delivery.start_in_background(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    # A graceful stop lets the mail in hand finish (its send is bounded by
+    # MAIL_SEND_TIMEOUT); the thread is a daemon, so nothing waits longer.
+    loop = getattr(worker, "mail_delivery", None)
+    if loop is not None:
+        loop.stop(timeout=worker.wsgi.config["MAIL_SEND_TIMEOUT"])
 
 
 def child_exit(server, worker):

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from api import cli, database, routes
-from api.accounts import passwords
+from api import cli, database, encryption, routes
+from api.accounts import mail_transport, passwords
 from api.auth import cookies, identity, keyring, revocation
 from api.extensions import api, jwt
 from api.web import cors, errors, json_bodies, limits, logs, metrics, openapi, proxies
@@ -50,7 +50,9 @@ def register_plumbing(app):
 def register_extensions(app):
     """Keys first: a bad key stops the start before anything else is built."""
     keyring.init_app(app)
+    encryption.init_app(app)
     cookies.check_cookie_config(app.config)
+    mail_transport.init_app(app)
     database.init_app(app)
     passwords.init_app(app)
     revocation.init_app(app)

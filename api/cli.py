@@ -1,5 +1,5 @@
-"""The `flask` commands: `keys` (signing keys), `users create`, `sessions prune`,
-`events prune`,
+"""The `flask` commands: `keys` (signing keys), `encryption generate-key`,
+`users create`, `sessions prune`, `events prune`, `links prune`, `mail deliver|test|prune`,
 `openapi-snapshot`."""
 
 import json
@@ -12,7 +12,8 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
-from api.accounts import events, users
+from api import encryption
+from api.accounts import events, mail_delivery, one_time_tokens, outbox, users
 from api.accounts.passwords import passwords
 from api.auth import sessions
 from api.auth.key_files import (
@@ -22,6 +23,7 @@ from api.auth.key_files import (
     write_private_files,
 )
 from api.auth.keyring import add_key, read_key_dir, retired
+from api.clock import utcnow
 from api.extensions import db
 from api.schemas import RegisterSchema
 from api.web import openapi
@@ -114,6 +116,17 @@ def prune_keys():
     click.echo(f"Pruned {len(gone)} retired keys from {path}.")
 
 
+encryption_cli = AppGroup("encryption", help="Manage ENCRYPTION_KEYS.")
+
+
+@encryption_cli.command("generate-key")
+def generate_encryption_key():
+    """Print a new key for ENCRYPTION_KEYS (without the app: python -m api.encryption)."""
+    # The key alone on stdout, so that $(flask encryption generate-key) is the key.
+    click.echo(encryption.new_key())
+    click.echo(encryption.ROTATION_HINT, err=True)
+
+
 users_cli = AppGroup("users", help="Manage users.")
 
 
@@ -165,6 +178,54 @@ def prune_events():
     click.echo(f"Pruned {events.prune()} security events older than {older}.")
 
 
+links_cli = AppGroup("links", help="Manage one-time links (verification, reset).")
+
+
+@links_cli.command("prune")
+def prune_links():
+    """Forget one-time links expired over 7 days ago (run it daily); until
+    then an expired link answers link_expired rather than link_invalid."""
+    click.echo(f"Pruned {one_time_tokens.prune()} expired one-time links.")
+
+
+mail_cli = AppGroup("mail", help="Deliver, test and prune the mail outbox.")
+
+
+@mail_cli.command("deliver")
+def deliver_mail():
+    """Deliver the outbox until stopped (SIGTERM, Ctrl-C): for MAIL_DELIVERY=off
+    servers; run any number of these, each mail is sent once."""
+    click.echo("Delivering mail; stop with Ctrl-C or SIGTERM.")
+    mail_delivery.run_in_foreground(current_app._get_current_object())
+
+
+@mail_cli.command("test")
+@click.option("--to", "address", required=True, help="The address to send a test mail to.")
+def test_mail(address):
+    """Queue a test mail, to check the mail settings (a delivering server or
+    `flask mail deliver` sends it)."""
+    name = current_app.config.get("APP_NAME") or current_app.config["API_TITLE"]
+    text = (
+        f"This is a test mail from {name}: its mail settings work.\n"
+        f"Queued by `flask mail test` at {utcnow():%Y-%m-%d %H:%M:%S} UTC.\n"
+    )
+    if current_app.config.get("APP_URL"):
+        text += f"\nThe app: {current_app.config['APP_URL']}\n"
+    try:
+        mail = outbox.enqueue(address, f"{name}: test mail", text)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Queued test mail {mail.id}.")
+
+
+@mail_cli.command("prune")
+def prune_mail():
+    """Forget sent and given-up mails older than MAIL_RETENTION (run it daily)."""
+    days = current_app.config["MAIL_RETENTION"].total_seconds() / 86400
+    click.echo(f"Pruned {outbox.prune()} sent or given-up mails older than {days:g} days.")
+
+
 @click.command("openapi-snapshot")
 @click.argument("path", default="docs/openapi.json")
 @with_appcontext
@@ -179,6 +240,9 @@ def openapi_snapshot(path):
 def init_app(app):
     app.cli.add_command(openapi_snapshot)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(encryption_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(events_cli)
+    app.cli.add_command(links_cli)
+    app.cli.add_command(mail_cli)
     app.cli.add_command(users_cli)

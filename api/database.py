@@ -17,8 +17,9 @@ a new one. Writes answer 503 once and the client retries.
 import os
 
 from flask import current_app
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session
 
 from api.extensions import db, migrate
 from config import ConfigError
@@ -108,3 +109,24 @@ def _first(engine, statement, params):
 
 def ping():
     read_row(SELECT_ONE, {})
+
+
+# What must happen only once the change it follows is committed (a metric, a
+# wake-up): a change that fails, rolled back, takes it along.
+_AFTER_COMMIT = "after_commit_callbacks"
+
+
+def after_commit(callback):
+    """Call `callback()` once db.session's current transaction commits; never if it rolls back."""
+    db.session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session):
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session):
+    session.info.pop(_AFTER_COMMIT, None)

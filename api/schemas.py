@@ -46,6 +46,24 @@ class Text(fields.String):
         return value
 
 
+EMAIL_MAX = 254  # RFC 5321's limit on a path: longer cannot be delivered
+
+
+def no_line_break(value):
+    # CR or LF in an address would start a new mail header (header injection).
+    if "\r" in value or "\n" in value:
+        raise ValidationError("Must not contain a line break.")
+
+
+class Email(Text):
+    """An addr-spec (RFC 5322) of at most 254 characters, on one line."""
+
+    def __init__(self, **kwargs):
+        validators = [no_line_break, validate.Length(max=EMAIL_MAX), validate.Email()]
+        metadata = {"format": "email", "example": "bob@example.com", **kwargs.pop("metadata", {})}
+        super().__init__(validate=validators, metadata=metadata, **kwargs)
+
+
 class RegisterSchema(Schema):
     username = Text(
         required=True,
@@ -55,6 +73,7 @@ class RegisterSchema(Schema):
         ],
     )
     password = Text(required=True, validate=validate.Length(min=8, max=256))
+    email = Email(metadata={"description": "Optional; a verification mail is sent to it"})
 
 
 class LoginSchema(Schema):
@@ -87,6 +106,32 @@ class UserSchema(Schema):
     username = fields.String()
     roles = fields.List(fields.String())
     created_at = UTCDateTime()
+    email = fields.String(allow_none=True)
+    email_verified = fields.Boolean(
+        metadata={"description": "A link mailed to `email` was opened (or a reset link)"}
+    )
+    mfa_enabled = fields.Boolean()
+
+
+class EmailSchema(Schema):
+    email = Email(required=True)
+
+
+# Long enough for any token this API makes (43 characters), short enough to hash cheaply.
+LINK_TOKEN = validate.Length(min=1, max=256)
+
+
+class VerifyEmailSchema(Schema):
+    token = Text(required=True, validate=LINK_TOKEN, metadata={"description": "From the link"})
+
+
+class PasswordResetSchema(Schema):
+    token = Text(required=True, validate=LINK_TOKEN, metadata={"description": "From the link"})
+    new_password = Text(required=True, validate=validate.Length(min=8, max=256))
+
+
+class AcceptedSchema(Schema):
+    message = fields.String(metadata={"description": "What happens next, for people"})
 
 
 class PasswordChangeSchema(Schema):
@@ -188,6 +233,10 @@ EVENT_TYPES = (
     "user_disabled",
     "user_enabled",
     "roles_changed",
+    "email_verified",
+    "email_changed",
+    "password_reset_requested",
+    "password_reset",
 )
 
 

@@ -37,8 +37,15 @@ def build_app(instance, algorithm):
 
 
 def key_settings(instance, algorithm):
-    """Signing material for `algorithm`: an HS* secret, or a new PEM pair."""
-    settings = {"SECRET_KEY": os.urandom(48).hex(), "JWT_ALGORITHM": algorithm}
+    """Signing material for `algorithm` (an HS* secret, or a new PEM pair) and an
+    encryption key."""
+    from api.encryption import new_key
+
+    settings = {
+        "SECRET_KEY": os.urandom(48).hex(),
+        "JWT_ALGORITHM": algorithm,
+        "ENCRYPTION_KEYS": new_key(),
+    }
     if algorithm.startswith("HS"):
         return {**settings, "JWT_SECRET_KEY": os.urandom(48).hex()}
     from api.auth.key_files import generate_key_files, write_private_files

@@ -34,6 +34,7 @@ from deploy.processes import (
     Process,
     free_port,
     migrate_database,
+    new_encryption_key,
     without_own_settings,
 )
 
@@ -268,9 +269,11 @@ class Deployment:
         env = without_own_settings(self.base_env, also=("PROMETHEUS_",))
         env.update(
             APP_CONFIG="production",
-            # One secret for both instances: a token one issues, the other verifies.
+            # One secret for both instances: a token one issues, the other verifies;
+            # what one encrypts, the other decrypts.
             SECRET_KEY=secrets.token_urlsafe(48),
             JWT_SECRET_KEY=secrets.token_urlsafe(48),
+            ENCRYPTION_KEYS=new_encryption_key(),
             JWT_COOKIE_SECURE="true",
             TRUSTED_PROXY_HOPS="1",
             DATABASE_URL=self.database_url,

@@ -6,6 +6,7 @@ benchmark (bench/) and the reverse-proxy set-up (deploy/local.py). It needs
 nothing beyond the runtime requirements.
 """
 
+import base64
 import json
 import os
 import secrets
@@ -21,7 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Settings of the caller's shell that would change what a server runs with.
-OWN_SETTINGS = ("JWT_", "APP_", "SECRET", "REDIS_", "RATELIMIT_", "DATABASE_")
+OWN_SETTINGS = (
+    "JWT_",
+    "APP_",
+    "SECRET",
+    "REDIS_",
+    "RATELIMIT_",
+    "DATABASE_",
+    "ENCRYPTION_",
+    "MAIL_",
+)
 
 
 def free_port():
@@ -69,6 +79,11 @@ def server_env(instance, **overrides):
         APP_CONFIG="production",
         SECRET_KEY=secrets.token_urlsafe(48),
         JWT_SECRET_KEY=secrets.token_urlsafe(48),
+        ENCRYPTION_KEYS=new_encryption_key(),
+        # Production needs an SMTP server: by default one that refuses every
+        # connection (nothing listens on port 1), so mails wait in the outbox.
+        # Tests that read mail point it at their own (tests/mail_support.py).
+        MAIL_URL="smtp://127.0.0.1:1",
         INSTANCE_PATH=str(instance),
         DATABASE_URL=f"sqlite:///{instance}/app.db",
         HOST="127.0.0.1",
@@ -77,6 +92,11 @@ def server_env(instance, **overrides):
     )
     env.update(overrides)
     return env
+
+
+def new_encryption_key():
+    """A Fernet key (as api.encryption makes), without importing the app."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def migrate_database(env):

@@ -119,6 +119,22 @@ def store_app(make_store_app):
 
 
 @pytest.fixture
+def smtp_sink():
+    """A real SMTP server on 127.0.0.1 (tests/mail_support.py), stopped after."""
+    from tests.mail_support import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mail_settings(smtp_sink):
+    """App settings that send mail to `smtp_sink`, with a short socket timeout."""
+    return {"MAIL_URL": smtp_sink.url, "MAIL_SEND_TIMEOUT": 2}
+
+
+@pytest.fixture
 def key_dir(tmp_path):
     path = tmp_path / "keys"
     path.mkdir()

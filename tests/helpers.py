@@ -3,7 +3,9 @@ the tests register with, the PostgreSQL admin URL, a client's auth actions,
 token and error helpers, and the skip-or-fail check for a backing service."""
 
 import os
+import secrets
 import socket
+import uuid
 
 import jwt as pyjwt
 import pytest
@@ -12,6 +14,8 @@ from sqlalchemy import create_engine, text
 from api.auth.revocation import DatabaseStore, StoreUnavailable
 
 PASSWORD = "correct horse battery"
+# The user body's fields (CONTRACT.md), wherever a user is answered.
+USER_FIELDS = {"id", "username", "roles", "created_at", "email", "email_verified", "mfa_enabled"}
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -45,6 +49,24 @@ class AuthActions:
     def registered_pair(self, username="bob"):
         self.register(username)
         return self.login(username)
+
+
+class Fresh:
+    """Addresses, usernames and mailboxes no other test (or earlier run) has
+    used: rate-limit counts in Redis outlive a test."""
+
+    def __init__(self):
+        self.net = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+        self.tag = uuid.uuid4().hex[:8]
+
+    def addr(self, host=1):
+        return f"{self.net}.{host}"
+
+    def name(self, base="bob"):
+        return f"{base}_{self.tag}"
+
+    def email(self, base="bob"):
+        return f"{base}_{self.tag}@example.com"
 
 
 def bearer(token):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from config import database_url
 
@@ -14,7 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_python(code, **env):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "APP_", "SECRET"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JWT_", "APP_", "SECRET", "ENCRYPTION_", "MAIL_"))
+    }
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -27,6 +32,10 @@ def run_python(code, **env):
 
 def strong():
     return secrets.token_urlsafe(48)
+
+
+def encryption_key():
+    return Fernet.generate_key().decode()
 
 
 @pytest.mark.parametrize(
@@ -43,7 +52,7 @@ def strong():
     ],
 )
 def test_production_refuses_to_start_with_one_line(tmp_path, env, complaint):
-    env = {"SECRET_KEY": strong(), **env}
+    env = {"SECRET_KEY": strong(), "ENCRYPTION_KEYS": encryption_key(), **env}
     result = run_python("import wsgi", APP_CONFIG="production", INSTANCE_PATH=str(tmp_path), **env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -67,6 +76,8 @@ def test_production_starts_with_strong_secrets(tmp_path):
         APP_CONFIG="production",
         SECRET_KEY=strong(),
         JWT_SECRET_KEY=strong(),
+        ENCRYPTION_KEYS=encryption_key(),
+        MAIL_URL="smtp://127.0.0.1:1",
         INSTANCE_PATH=str(tmp_path),
     )
     assert result.returncode == 0, result.stderr

@@ -19,12 +19,12 @@ from sqlalchemy import (
     Integer,
     String,
     delete,
-    event,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from api.clock import utcnow
+from api.database import after_commit
 from api.extensions import db
 from api.schemas import EVENT_TYPES
 from api.web.metrics import SECURITY_EVENTS
@@ -85,22 +85,8 @@ def record(type_, user_id, session_id=None, **details):
             details=details,
         )
     )
-    db.session.info.setdefault(UNCOUNTED, []).append(type_)
-
-
-# Counted in /metrics once committed: an act that fails takes its event with it.
-UNCOUNTED = "uncounted_security_events"
-
-
-@event.listens_for(Session, "after_commit")
-def _count_committed(session):
-    for type_ in session.info.pop(UNCOUNTED, ()):
-        SECURITY_EVENTS.labels(type_).inc()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(session):
-    session.info.pop(UNCOUNTED, None)
+    # Counted in /metrics once committed: an act that fails takes its event with it.
+    after_commit(SECURITY_EVENTS.labels(type_).inc)
 
 
 def record_alone(type_, user_id, session_id=None, **details):

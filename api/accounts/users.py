@@ -8,6 +8,7 @@ from sqlalchemy import JSON, DateTime, Index, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from api.accounts import mails
 from api.accounts.passwords import passwords
 from api.clock import utcnow
 from api.extensions import db
@@ -22,30 +23,58 @@ class User(db.Model):
     roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["user"])
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The account's address (optional), and whether a link sent to it was opened.
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    # An address asked for by PUT /api/me/email: it replaces `email` only once
+    # its link is opened, so a typo or a stolen session cannot take the account's mail.
+    pending_email: Mapped[str | None] = mapped_column(String(254))
 
-    # Usernames are unique whatever their case: "Bob" cannot shadow "bob".
-    __table_args__ = (Index("uq_users_username_lower", func.lower(username), unique=True),)
+    # Usernames and addresses are unique whatever their case: "Bob" cannot shadow "bob".
+    __table_args__ = (
+        Index("uq_users_username_lower", func.lower(username), unique=True),
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+    )
+
+    # No second factor exists yet: the user body says so (issue 14 adds them).
+    mfa_enabled = False
 
 
 def find_by_username(username):
     return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
-def register(username, password):
+def find_by_email(address):
+    return db.session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+
+
+def register(username, password, email=None):
+    """A new account; an address given gets its verification mail, in the same commit."""
     if find_by_username(username) is not None:
         abort_username_taken()
-    user = User(username=username, password_hash=passwords().hash(password))
+    if email is not None and find_by_email(email) is not None:
+        abort_email_taken()
+    user = User(username=username, password_hash=passwords().hash(password), email=email)
     db.session.add(user)
     try:
+        if email is not None:
+            db.session.flush()  # the id its link names
+            mails.send_verification(user, email)
         db.session.commit()
-    except IntegrityError:  # lost a race with a registration of the same name
+    except IntegrityError:  # lost a race with a registration of the same name or address
         db.session.rollback()
+        if email is not None and find_by_email(email) is not None:
+            abort_email_taken()
         abort_username_taken()
     return user
 
 
 def abort_username_taken():
     abort(409, error="username_taken", message="That username is already taken.")
+
+
+def abort_email_taken():
+    abort(409, error="email_taken", message="That email address belongs to another account.")
 
 
 class Attempt(NamedTuple):

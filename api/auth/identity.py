@@ -123,6 +123,10 @@ class TokenUser:
     username: str
     roles: list[str]
     created_at: datetime
+    email: str | None
+    email_verified: bool
+    # No second factor exists yet (as User.mfa_enabled).
+    mfa_enabled = False
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,8 @@ def _statements():
     building one costs more than running it."""
     users, sessions = User.__table__, LoginSession.__table__
     # What a TokenUser holds, and `disabled`, which refuses the token.
-    columns = [users.c[name] for name in ("id", "username", "roles", "created_at", "disabled")]
+    names = ("id", "username", "roles", "created_at", "email", "email_verified", "disabled")
+    columns = [users.c[name] for name in names]
     user_by_id = select(*columns).where(users.c.id == bindparam("user_id"))
     session_matches = (sessions.c.user_id == users.c.id) & (
         sessions.c.id == bindparam("session_id")
@@ -177,7 +182,7 @@ def _token_user(row):
     """A TokenUser from a row, or None when the user is gone or disabled."""
     if row is None or row.disabled:
         return None
-    return TokenUser(row.id, row.username, row.roles, row.created_at)
+    return TokenUser(row.id, row.username, row.roles, row.created_at, row.email, row.email_verified)
 
 
 def parse_user_id(sub):

@@ -2,12 +2,14 @@
 
     auth.py        /api/auth/register, login, cookie/login, refresh, logout, token
     sessions.py    /api/auth/sessions
-    me.py          /api/me, /api/me/password
+    me.py          /api/me, /api/me/password, /api/me/events
+    email.py       /api/auth/email/verify, /api/me/email, /api/me/email/verification,
+                   /api/auth/password/forgot, /api/auth/password/reset
     notes.py       /api/notes (the example of an owner-scoped resource)
     admin.py       /api/admin/users
     health.py      /api/health, /api/health/live, /api/health/ready
     well_known.py  /.well-known/jwks.json
-    pages.py       / (the demo page), /api/docs/assets
+    pages.py       / (the demo page; also at /verify-email, /reset-password), /api/docs/assets
 
 Each view's decorators come in one order: the route, its OpenAPI doc, the
 token check, the body or query, the response, and last the rate limits. So a
@@ -18,7 +20,17 @@ its keys come from a body that has passed its schema (a username of at most
 """
 
 # Importing a route module adds its views to their groups.
-from api.routes import admin, auth, health, me, notes, pages, sessions, well_known  # noqa: F401
+from api.routes import (  # noqa: F401
+    admin,
+    auth,
+    email,
+    health,
+    me,
+    notes,
+    pages,
+    sessions,
+    well_known,
+)
 from api.routes.groups import GROUPS
 
 

@@ -28,8 +28,8 @@ from api.web.openapi import AUTH_DOC, READ_AUTH_DOC, REFRESH_AUTH_DOC
 @groups.login.response(201, UserSchema)
 @limits.credentials
 def register(data):
-    """Create a user account (role `user`)."""
-    return users.register(data["username"], data["password"])
+    """Create a user account (role `user`); an email, if given, gets a verification link."""
+    return users.register(data["username"], data["password"], data.get("email"))
 
 
 @groups.login.post("/api/auth/login")

@@ -4,7 +4,7 @@ happened to their account (security events)."""
 from flask_jwt_extended import get_current_user, get_jwt
 from flask_smorest import abort
 
-from api.accounts import events, users
+from api.accounts import email_flows, events, users
 from api.auth import sessions
 from api.auth.identity import token_required
 from api.extensions import db
@@ -45,10 +45,11 @@ def change_password(data):
             messages={"json": {"current_password": ["Wrong password."]}},
         )
     users.set_password(user, data["new_password"])
+    email_flows.forget_links(user)
     sid = get_jwt()["sid"]
     ended = sessions.revoke_all(user.id, reason="password_change", keep=sid)
     events.record("password_changed", user.id, sid, sessions_revoked=len(ended))
-    # One commit: the new password, the end of the other sessions and the event.
+    # One commit: the new password, the end of the other sessions and links, the event.
     db.session.commit()
 
 

@@ -39,6 +39,10 @@ def refresh_limit():
     return current_app.config["RATELIMIT_REFRESH"]
 
 
+def mail_limit():
+    return current_app.config["RATELIMIT_EMAIL"]
+
+
 # One Limiter per process, bound by init_app. (Flask-Limiter keeps the first
 # app's key prefix; only the test suite, which builds many apps, notices.)
 limiter = Limiter(key_func=client_address, on_breach=count_rate_limit_hit)
@@ -56,10 +60,34 @@ def credentials(view):
     return per_address(per_username(view))
 
 
+# Every route that mails someone (a reset, a verification, a change of
+# address) shares one budget per client address and one per address mailed:
+# nobody can flood a mailbox, nor make this server a spammer's relay.
+mail_per_address = limiter.shared_limit(mail_limit, scope="mail", key_func=client_address)
+
+
+def mail_sending(address_of):
+    """Both mail budgets; `address_of()`: the address the view would mail (or None)."""
+
+    def mailed_address_key():
+        return "email:" + (address_of() or "").lower()[:254]
+
+    per_mailed = limiter.shared_limit(mail_limit, scope="mail-to", key_func=mailed_address_key)
+    return lambda view: mail_per_address(per_mailed(view))
+
+
+def body_field(name):
+    """A field of the JSON body, parsed once already (api/web/json_bodies.py)
+    and passed by its schema (the limits come after it)."""
+    body = g.get("json_body")
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def init_app(app):
     config = app.config
     # Flask-Limiter would only log a mistyped limit, and limit nothing.
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REFRESH"):
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REFRESH", "RATELIMIT_EMAIL"):
         try:
             parse_many(config[name])
         except ValueError as exc:

@@ -39,10 +39,17 @@ REUSE_DETECTIONS = Counter(
 )
 REVOCATIONS = Counter(
     "jwt_api_session_revocations",
-    "Login sessions revoked, by reason (logout, user, password_change, admin, reuse).",
+    "Login sessions revoked, by reason "
+    "(logout, user, password_change, password_reset, admin, reuse).",
     ["reason"],
 )
 SECURITY_EVENTS = Counter("jwt_api_security_events", "Security events recorded, by type.", ["type"])
+MAILS = Counter(
+    "jwt_api_mails",
+    "Mails, by outcome (queued: committed to the outbox; sent; retried: an attempt "
+    "failed and another is scheduled; given_up: past MAIL_RETRY_HORIZON).",
+    ["outcome"],
+)
 RATE_LIMIT_HITS = Counter(
     "jwt_api_rate_limit_hits", "Requests refused by a rate limit, by route.", ["route"]
 )
@@ -54,8 +61,10 @@ for _result in ("ok", "failed"):
     LOGINS.labels(_result)
 for _result in ("ok", "superseded", "reused", "revoked", "expired"):
     REFRESHES.labels(_result)
-for _reason in ("logout", "user", "password_change", "admin", "reuse"):
+for _reason in ("logout", "user", "password_change", "password_reset", "admin", "reuse"):
     REVOCATIONS.labels(_reason)
+for _outcome in ("queued", "sent", "retried", "given_up"):
+    MAILS.labels(_outcome)
 
 blp = Blueprint("metrics", __name__)
 

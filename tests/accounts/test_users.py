@@ -1,13 +1,14 @@
 import pytest
 
-from tests.helpers import PASSWORD, assert_error
+from tests.helpers import PASSWORD, USER_FIELDS, assert_error
 
 
 def test_register_creates_user(client):
     response = client.post("/api/auth/register", json={"username": "bob", "password": PASSWORD})
     assert response.status_code == 201
     body = response.json
-    assert set(body) == {"id", "username", "roles", "created_at"}
+    assert set(body) == USER_FIELDS
+    assert (body["email"], body["email_verified"], body["mfa_enabled"]) == (None, False, False)
     assert body["username"] == "bob"
     assert body["roles"] == ["user"]
     assert body["created_at"].endswith("Z")
@@ -87,3 +88,24 @@ def test_registration_race_is_settled_by_the_database(auth, client, monkeypatch)
     assert_error(response, 409, "username_taken")
     monkeypatch.undo()
     assert auth.login("bob")["access_token"]
+
+
+def test_an_address_race_is_settled_by_the_database(make_store_app, monkeypatch):
+    # Two registrations with one address passing the existence check together:
+    # the unique index on lower(email) lets one in and the other gets 409.
+    from api.accounts import users
+
+    client = make_store_app().test_client()
+    body = {"username": "bob", "password": PASSWORD, "email": "bob@example.com"}
+    assert client.post("/api/auth/register", json=body).status_code == 201
+    # The check misses it once (the other registration has not committed yet).
+    real, misses = users.find_by_email, iter([None])
+    monkeypatch.setattr(users, "find_by_email", lambda address: next(misses, real(address)))
+    body = {"username": "eve", "password": PASSWORD, "email": "BOB@example.com"}
+    response = client.post("/api/auth/register", json=body)
+    monkeypatch.undo()
+    assert_error(response, 409, "email_taken")
+    assert (
+        client.post("/api/auth/login", json={"username": "eve", "password": PASSWORD}).status_code
+        == 401
+    )

@@ -4,7 +4,7 @@ the one look-up per request, and the token user being read-only."""
 
 import pytest
 
-from tests.helpers import PASSWORD, assert_error, bearer, claims_of, header_of
+from tests.helpers import PASSWORD, USER_FIELDS, assert_error, bearer, claims_of, header_of
 
 BOTH = {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid"}
 
@@ -180,7 +180,7 @@ def test_the_token_user_is_read_only_and_changes_go_through_the_model(client, au
     change loads the model to write."""
     pair = auth.registered_pair()
     me = client.get("/api/me", headers=bearer(pair["access_token"]))
-    assert set(me.json) == {"id", "username", "roles", "created_at"}
+    assert set(me.json) == USER_FIELDS
     changed = client.put(
         "/api/me/password",
         json={"current_password": PASSWORD, "new_password": "a new password"},

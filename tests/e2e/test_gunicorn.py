@@ -23,12 +23,13 @@ def server(request, tmp_path_factory):
     # Plain http here, so cookies must not be Secure-only for this test.
     env = server_env(instance, APP_CONFIG=request.param, JWT_COOKIE_SECURE="false")
     if request.param == "development":
-        del env["SECRET_KEY"], env["JWT_SECRET_KEY"]
+        del env["SECRET_KEY"], env["JWT_SECRET_KEY"], env["ENCRYPTION_KEYS"]
     live = Gunicorn(env, instance / "gunicorn.log").start()
     yield live
     live.stop()
     if request.param == "development":
         assert (instance / "dev-keys" / "hmac" / "secret").exists()
+        assert (instance / "dev-keys" / "encryption" / "key").exists()
 
 
 def test_login_and_me_many_times_across_workers(server):

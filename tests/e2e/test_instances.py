@@ -1,16 +1,27 @@
 """Two gunicorn instances sharing PostgreSQL (and Redis): a logout on one is
 seen by the other at once, not when the access token expires."""
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 import requests
 
 from deploy.processes import Gunicorn, server_env
 from tests.helpers import PASSWORD
+from tests.mail_support import LINK, SmtpSink, text_of
+
+
+@pytest.fixture
+def sink():
+    """The deployment's SMTP server: a real one (aiosmtpd) in this process."""
+    server = SmtpSink().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=["redis", "database"])
-def instances(request, tmp_path, postgres_url):
-    shared = {"DATABASE_URL": postgres_url, "WEB_CONCURRENCY": "2"}
+def instances(request, tmp_path, postgres_url, sink):
+    shared = {"DATABASE_URL": postgres_url, "WEB_CONCURRENCY": "2", "MAIL_URL": sink.url}
     if request.param == "redis":
         settings = request.getfixturevalue("redis_settings")
         shared.update(
@@ -23,6 +34,7 @@ def instances(request, tmp_path, postgres_url):
         **shared,
         SECRET_KEY=first_env["SECRET_KEY"],
         JWT_SECRET_KEY=first_env["JWT_SECRET_KEY"],
+        ENCRYPTION_KEYS=first_env["ENCRYPTION_KEYS"],
     )
     servers = []
     try:
@@ -112,3 +124,34 @@ def test_a_session_past_its_max_age_is_expired_on_both_instances(instances, post
         )
         assert refused.status_code == 401
         assert refused.json()["error"] == "session_expired"
+
+
+def test_a_reset_on_one_instance_ends_the_sessions_on_the_other_at_once(instances, sink):
+    first, second = instances
+    body = {"username": "bob", "password": PASSWORD, "email": "bob@example.com"}
+    assert post(f"{first.url}/api/auth/register", json=body).status_code == 201
+    pair = post(
+        f"{first.url}/api/auth/login", json={"username": "bob", "password": PASSWORD}
+    ).json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert requests.get(f"{first.url}/api/me", headers=headers, timeout=10).status_code == 200
+    forgot = post(f"{second.url}/api/auth/password/forgot", json={"email": "bob@example.com"})
+    assert forgot.status_code == 202
+    # Either instance's delivery threads send it: the verification mail and this one.
+    messages = sink.wait_for(2, timeout=20)
+    (reset_mail,) = [m for m in messages if "reset-password" in text_of(m)]
+    (link,) = LINK.findall(text_of(reset_mail))
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    new_password = "a brand new passphrase"
+    reset = post(
+        f"{second.url}/api/auth/password/reset", json={"token": token, "new_password": new_password}
+    )
+    assert reset.status_code == 204
+    # Every worker of the first instance refuses the old access token at once.
+    for _ in range(6):
+        refused = requests.get(f"{first.url}/api/me", headers=headers, timeout=10)
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "token_revoked"
+    login = post(f"{first.url}/api/auth/login", json={"username": "bob", "password": new_password})
+    assert login.status_code == 200
+    assert len(sink.messages) == 2  # each mail once, though both instances deliver

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.helpers import PASSWORD, AuthActions, assert_error, bearer
+from tests.helpers import PASSWORD, USER_FIELDS, AuthActions, assert_error, bearer
 
 
 def create_admin(app, username="root"):
@@ -75,7 +75,7 @@ def test_list_users_paginated_and_filtered(client, auth, admin):
     everyone = client.get("/api/admin/users?per_page=2", headers=admin)
     assert [u["username"] for u in everyone.json] == ["root", "bob"]
     assert json.loads(everyone.headers["X-Pagination"])["total"] == 5
-    assert set(everyone.json[0]) == {"id", "username", "roles", "created_at", "disabled"}
+    assert set(everyone.json[0]) == USER_FIELDS | {"disabled"}
     bobs = client.get("/api/admin/users?username=BOB", headers=admin)
     assert [u["username"] for u in bobs.json] == ["bob", "Bobby"]
     literal = client.get("/api/admin/users?username=b_", headers=admin)

@@ -5,26 +5,9 @@ Counts in Redis outlive a test (a minute), so every test uses addresses and
 usernames of its own: a rerun within the minute starts from zero.
 """
 
-import secrets
-import uuid
-
 import pytest
 
-from tests.helpers import PASSWORD, assert_error, bearer
-
-
-class Fresh:
-    """Addresses and usernames no other test (or earlier run) has used."""
-
-    def __init__(self):
-        self.net = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
-        self.tag = uuid.uuid4().hex[:8]
-
-    def addr(self, host=1):
-        return f"{self.net}.{host}"
-
-    def name(self, base="bob"):
-        return f"{base}_{self.tag}"
+from tests.helpers import PASSWORD, Fresh, assert_error, bearer
 
 
 @pytest.fixture
