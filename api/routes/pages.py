@@ -1,4 +1,5 @@
-"""What browsers load: the demo page at `/` and the interactive API docs'
+"""What browsers load: the demo page at `/` (and at the mails' link paths,
+/verify-email and /reset-password) and the interactive API docs'
 own Swagger UI files (served here: /api/docs works offline, with no CDN).
 
 The Swagger UI files are swagger-ui-dist's, at the version package.json pins,
@@ -17,6 +18,19 @@ blp = Blueprint("browser", __name__)
 def demo_page():
     # The page and its script are the app's static files (api/static).
     return send_from_directory(current_app.static_folder, "index.html", max_age=0)
+
+
+@blp.get("/verify-email")
+@blp.get("/reset-password")
+def mail_link_page():
+    """The mails' links (APP_URL defaults to this server's `/`): the same page,
+    which reads the one-time token from the query and sends it to the API.
+    The token is in this URL: no cache keeps it, and no Referer carries it to
+    another site (a link followed, a script or an image fetched)."""
+    page = send_from_directory(current_app.static_folder, "index.html", max_age=0)
+    page.headers["Cache-Control"] = "no-store"
+    page.headers["Referrer-Policy"] = "no-referrer"
+    return page
 
 
 @blp.get("/favicon.ico")

@@ -5,6 +5,11 @@
 
 // ?api=https://api.example.org when the page is served from another origin.
 const API = new URLSearchParams(location.search).get("api") || "";
+// The mails' links open this page at APP_URL + verify-email or reset-password,
+// with a one-time token in the query. The page takes the token out of the
+// address bar and history at once (it stays in this variable only until it
+// is sent), so it is never bookmarked, shared, or shown again.
+const link = takeLinkToken();
 // The csrf values from the login and refresh bodies. Kept per tab, so that a
 // reload can still refresh: the refresh value's cookie (Path=/api/auth) is
 // never readable here, nor are any of the API's cookies on another site.
@@ -28,7 +33,21 @@ function report(data) {
 // The details shown belong to one access token: gone when it changes.
 function clearDetails() {
   $("details").hidden = true;
-  for (const id of ["user", "claims", "sessions", "events"]) $(id).textContent = "";
+  for (const id of ["user", "email-status", "claims", "sessions", "events"]) $(id).textContent = "";
+}
+
+// {kind: "verify-email" | "reset-password", token} when the page was opened
+// from a mail's link, else null; either way the address bar keeps no token.
+function takeLinkToken() {
+  const kind = location.pathname.split("/").pop();
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  if (!["verify-email", "reset-password"].includes(kind) || !token) return null;
+  params.delete("token");
+  const query = params.toString();
+  // The page's own address (APP_URL), without the link's path and token.
+  history.replaceState(null, "", new URL(query ? `./?${query}` : "./", location.href));
+  return { kind, token };
 }
 
 // An element with text and children; server text only ever as text.
@@ -147,9 +166,14 @@ function credentials() {
   return { username: $("username").value, password: $("password").value };
 }
 
+// The email is optional: an empty field sends none.
 $("register").addEventListener("click", async () => {
-  const { response, data } = await call("POST", "/api/auth/register", credentials());
-  show(response.ok ? `Registered ${data.username}` : data.message);
+  const email = $("email").value.trim();
+  const body = email ? { ...credentials(), email } : credentials();
+  const { response, data } = await call("POST", "/api/auth/register", body);
+  if (!response.ok) return show(data.message);
+  show(data.email ? `Registered ${data.username}: check ${data.email} for the verification link`
+    : `Registered ${data.username}`);
 });
 
 $("credentials").addEventListener("submit", async (event) => {
@@ -159,6 +183,57 @@ $("credentials").addEventListener("submit", async (event) => {
   remember(data);
   show("Token Generated successfully!!");
 });
+
+$("forgot-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  $("forgot").hidden = false;
+  $("forgot-email").focus();
+});
+
+// The same answer whether or not an account has the address: the API says
+// nothing about who has an account, and neither does the page.
+$("forgot").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { data } = await call("POST", "/api/auth/password/forgot", { email: $("forgot-email").value });
+  show(data.message);
+});
+
+// What to do when a link is refused (used, superseded, tampered, or too old):
+// ask for a new mail, which is always possible.
+const NEW_LINK = {
+  "verify-email": "Log in and click “Resend verification” for a new mail.",
+  "reset-password": "Ask for a new mail with “Forgot password?”.",
+};
+
+function linkRefused(kind, data) {
+  if (!["link_invalid", "link_expired"].includes(data.error)) return show(data.message);
+  show(`${data.message} ${NEW_LINK[kind]}`);
+  if (kind === "reset-password") $("forgot").hidden = false;
+}
+
+async function verifyEmail(token) {
+  show("Verifying your email…");
+  const { response, data } = await call("POST", "/api/auth/email/verify", { token });
+  if (!response.ok) return linkRefused("verify-email", data);
+  show(`Email ${data.email} verified.`);
+}
+
+// The reset link asks for the new password first; the token stays in memory.
+function askForNewPassword(token) {
+  $("reset").hidden = false;
+  $("new-password").focus();
+  show("Choose a new password.");
+  $("reset").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { token, new_password: $("new-password").value };
+    const { response, data } = await call("POST", "/api/auth/password/reset", body);
+    if (!response.ok) return linkRefused("reset-password", data);
+    $("reset").reset();
+    $("reset").hidden = true;
+    forget();  // every session ended with the reset, this tab's too
+    show("Password changed; log in with the new password.");
+  });
+}
 
 // The user, the token's claims, the sessions and the recent activity; shown
 // again after a revoke, and on every click (a login elsewhere shows up then).
@@ -179,12 +254,35 @@ async function showDetails(done) {
     return report(failed.data);
   }
   $("user").textContent = JSON.stringify(me.data, null, 2);
+  showEmail(me.data);
   $("claims").textContent = JSON.stringify(token.data, null, 2);
   showSessions(sessions.data);
   showEvents(events.data);
   $("details").hidden = false;
   show(done || me.data.username);
 }
+
+// The address and whether its link was opened; resending makes sense only
+// for an unverified one.
+function showEmail(user) {
+  $("email-status").textContent = !user.email ? "No email: add one to be able to reset the password."
+    : `${user.email} (${user.email_verified ? "verified" : "not verified"})`;
+  $("resend-verification").hidden = !user.email || user.email_verified;
+}
+
+$("resend-verification").addEventListener("click", async () => {
+  const { data } = await api("POST", "/api/me/email/verification");
+  report(data);
+});
+
+// A new address needs a token straight from a password login (not from a refresh).
+$("change-email").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { response, data } = await api("PUT", "/api/me/email", { email: $("new-email").value });
+  if (response.ok) $("change-email").reset();
+  if (data.error === "fresh_token_required") return show("Log in again to change your email.");
+  report(data);
+});
 
 async function revoke(id) {
   const { response, data } = await api("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);
@@ -217,12 +315,15 @@ if (API) $("docs-link").href = API + "/api/docs";
 
 // On load, a login from before a reload: its tokens are in httpOnly cookies,
 // so the API tells the access token's expiry. No csrf value: not logged in.
+// Then a mail's link, whose result is what the page shows.
 if (csrfAccess()) {
   call("GET", "/api/auth/token").then(({ response, data }) => {
     if (response.ok) expiresAt = data.exp * 1000;
     else if (data.error === "token_expired") expiresAt = 0;
-    else report(data);
+    else if (!link) report(data);  // the link's result stays in view
   });
-} else {
+} else if (!link) {
   show("You are not logged in.");
 }
+if (link && link.kind === "verify-email") verifyEmail(link.token);
+else if (link) askForNewPassword(link.token);

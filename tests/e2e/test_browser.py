@@ -2,6 +2,7 @@
 against the real server under gunicorn."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 from deploy.processes import ROOT, Gunicorn, free_port, server_env, wait_for_port
+from tests.mail_support import SmtpSink, text_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "artifacts" / "demo.png"
@@ -49,13 +51,17 @@ def origins(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     spa_port, attacker_port = free_port(), free_port()
     spa = f"http://127.0.0.1:{spa_port}"
+    mail = SmtpSink().start()  # a real SMTP server: the mails a new user gets
     env = server_env(
         root,
         JWT_COOKIE_SECURE="false",
         JWT_ACCESS_TOKEN_EXPIRES="3",  # short, to see the silent refresh
         CORS_ORIGINS=spa,
         RATELIMIT_ENABLED="false",
+        MAIL_URL=mail.url,
     )
+    # The mails' links open the page served by the API itself.
+    env["APP_URL"] = f"http://127.0.0.1:{env['PORT']}/"
     api = Gunicorn(env, root / "gunicorn.log").start()
     # The same page, served from a second origin, as an SPA on another host would be.
     site = root / "site"
@@ -67,11 +73,12 @@ def origins(tmp_path_factory):
     attacker.mkdir()
     (attacker / "index.html").write_text("<!doctype html><title>Win a prize</title>")
     servers = [static_site(site, spa_port), static_site(attacker, attacker_port)]
-    yield {"api": api, "spa": spa, "attacker": f"http://127.0.0.1:{attacker_port}"}
+    yield {"api": api, "spa": spa, "attacker": f"http://127.0.0.1:{attacker_port}", "mail": mail}
     for server in servers:
         server.terminate()
         server.wait(timeout=10)
     api.stop()
+    mail.stop()
 
 
 @pytest.fixture
@@ -369,3 +376,201 @@ def test_revoking_another_session_from_the_details(page, origins, served):
     assert refused.json()["error"] == "token_revoked"
     page.click("#show-details")  # the page's own session goes on
     page.wait_for_function(f"document.getElementById('result').textContent === '{username}'")
+
+
+# Email, verification and recovery, as a new user meets them: the mails come
+# through the SMTP sink, and their links are opened in the page.
+
+PASSWORD = "correct horse battery"
+NEW_PASSWORD = "a brand new horse battery"
+ASK_FOR_A_VERIFICATION = "Log in and click “Resend verification” for a new mail."
+ASK_FOR_A_RESET = "Ask for a new mail with “Forgot password?”."
+
+
+def mail_links(origins, address, kind, count=1):
+    """The links of `kind` (verify-email, reset-password) mailed to `address`,
+    oldest first, once there are `count` (the server delivers in the background)."""
+    sink = origins["mail"]
+
+    def links():
+        return [
+            link
+            for message in sink.messages
+            if message["To"] == address
+            for link in re.findall(r"https?://\S+", text_of(message))
+            if f"/{kind}?token=" in link
+        ]
+
+    with sink.changed:
+        sink.changed.wait_for(lambda: len(links()) >= count, timeout=15)
+        found = links()
+    assert len(found) == count, f"{len(found)} {kind} links mailed to {address}"
+    return found
+
+
+def wait_for_result(page, text):
+    page.wait_for_function(
+        "text => document.getElementById('result').textContent === text", arg=text
+    )
+
+
+def wait_for_result_ending(page, text):
+    page.wait_for_function(
+        "text => document.getElementById('result').textContent.endsWith(text)", arg=text
+    )
+
+
+def register_with_email(page, origins, username):
+    address = f"{username}@example.org"
+    page.goto(f"{origins['api'].url}/")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.fill("#email", address)
+    page.click("#register")
+    wait_for_result(page, f"Registered {username}: check {address} for the verification link")
+    return address
+
+
+def log_in_as(page, username, password=PASSWORD):
+    page.evaluate("document.getElementById('result').textContent = ''")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#get-token")
+    page.wait_for_function("document.getElementById('result').textContent !== ''")
+
+
+def show_details(page):
+    page.evaluate("document.getElementById('details').hidden = true")
+    page.click("#show-details")
+    page.wait_for_selector("#details:not([hidden])")
+
+
+def assert_token_dropped(page, link):
+    """The link's token is neither in the address bar nor kept by the page."""
+    token = link.split("token=", 1)[1]
+    assert "token=" not in page.url
+    page_and_storage = (
+        "[document.documentElement.outerHTML, {...sessionStorage}, {...localStorage}]"
+    )
+    kept = page.evaluate(f"JSON.stringify({page_and_storage})")
+    assert token not in kept
+
+
+def test_a_new_user_verifies_the_email_from_the_mail(page, origins):
+    api = origins["api"].url
+    address = register_with_email(page, origins, "nina")
+    (link,) = mail_links(origins, address, "verify-email")
+    assert link.startswith(f"{api}/verify-email?token=")  # APP_URL: this page
+    referers = []
+    page.on("request", lambda request: referers.append(request.headers.get("referer")))
+    page.goto(link)
+    wait_for_result(page, f"Email {address} verified.")
+    assert page.url == f"{api}/"
+    assert_token_dropped(page, link)
+    assert len(referers) >= 3 and not any(referers)  # the page, its files, the POST
+    page.go_back()  # the register page: the link's entry was replaced
+    assert page.url == f"{api}/"
+    # The details say so, with no resend to offer.
+    log_in_as(page, "nina")
+    show_details(page)
+    assert page.text_content("#email-status") == f"{address} (verified)"
+    assert page.is_hidden("#resend-verification")
+    # The same link again: used, refused, and the page says what to do.
+    page.goto(link)
+    wait_for_result_ending(page, ASK_FOR_A_VERIFICATION)
+    assert len(origins["api"].wait_for_access("/api/auth/email/verify", 400)) == 1
+    assert page.url == f"{api}/"
+
+
+def test_forgot_password_then_a_reset_from_the_mail_and_a_login(page, origins):
+    api = origins["api"].url
+    address = register_with_email(page, origins, "olga")
+    page.click("#forgot-link")
+    page.fill("#forgot-email", address)
+    page.click("#send-reset")
+    # What an address with no account gets too: the page tells no more.
+    unknown = requests.post(
+        f"{api}/api/auth/password/forgot", json={"email": "nobody@example.org"}, timeout=10
+    )
+    assert unknown.status_code == 202
+    wait_for_result(page, unknown.json()["message"])
+    (link,) = mail_links(origins, address, "reset-password")
+    assert link.startswith(f"{api}/reset-password?token=")
+    page.goto(link)
+    page.wait_for_selector("#reset:not([hidden])")
+    assert result(page) == "Choose a new password."
+    assert page.url == f"{api}/"
+    assert_token_dropped(page, link)
+    page.fill("#new-password", NEW_PASSWORD)
+    page.click("#set-password")
+    wait_for_result(page, "Password changed; log in with the new password.")
+    assert page.is_hidden("#reset")
+    log_in_as(page, "olga")  # the old password is gone
+    wait_for_result(page, "Wrong username or password.")
+    log_in_as(page, "olga", NEW_PASSWORD)
+    wait_for_result(page, "Token Generated successfully!!")
+    show_details(page)
+    assert page.text_content("#email-status") == f"{address} (verified)"  # the reset proved it
+    assert "password_reset" in texts(page, "#events .type")
+    # The used link: refused with the API's message, and the way to a new one.
+    page.goto(link)
+    page.fill("#new-password", "yet another horse battery")
+    page.click("#set-password")
+    wait_for_result_ending(page, ASK_FOR_A_RESET)
+    assert result(page) != ASK_FOR_A_RESET  # the API's link_invalid message before it
+    assert page.is_visible("#forgot")
+    assert len(origins["api"].wait_for_access("/api/auth/password/reset", 400)) == 1
+
+
+def test_the_details_resend_the_verification_and_change_the_email(page, origins):
+    address = register_with_email(page, origins, "pablo")
+    log_in_as(page, "pablo")
+    show_details(page)
+    assert page.text_content("#email-status") == f"{address} (not verified)"
+    page.click("#resend-verification")
+    wait_for_result(page, "A new verification link is on its way.")
+    first, second = mail_links(origins, address, "verify-email", count=2)
+    # In another tab: the first link was superseded by the resend; the second verifies.
+    other = page.context.new_page()
+    other.goto(first)
+    wait_for_result_ending(other, ASK_FOR_A_VERIFICATION)
+    other.goto(second)
+    wait_for_result(other, f"Email {address} verified.")
+    other.close()
+    # This tab's details are older: its resend meets 409 nothing_to_verify, shown.
+    page.click("#resend-verification")
+    assert origins["api"].wait_for_access("/api/me/email/verification", 409)
+    page.wait_for_function(
+        "done => !['', done].includes(document.getElementById('result').textContent)",
+        arg="A new verification link is on its way.",
+    )
+    # A fresh login (its access token lives 3 s) changes the address: the
+    # link goes to the new one, which becomes the account's once opened.
+    log_in_as(page, "pablo")
+    show_details(page)
+    page.fill("#new-email", "pablo.new@example.org")
+    page.click("#change-email-button")
+    wait_for_result(page, "Open the link mailed to the new address to make it the account's.")
+    (link,) = mail_links(origins, "pablo.new@example.org", "verify-email")
+    show_details(page)
+    assert page.text_content("#email-status") == f"{address} (verified)"
+    page.goto(link)
+    wait_for_result(page, "Email pablo.new@example.org verified.")
+    # Once the access token has been refreshed it is no longer fresh.
+    page.wait_for_timeout(3500)
+    show_details(page)
+    assert page.text_content("#email-status") == "pablo.new@example.org (verified)"
+    page.fill("#new-email", "pablo.third@example.org")
+    page.click("#change-email-button")
+    wait_for_result(page, "Log in again to change your email.")
+    assert origins["api"].wait_for_access("/api/me/email", 401)
+
+
+def test_a_bad_link_or_none_on_the_link_paths(page, origins):
+    api = origins["api"].url
+    page.goto(f"{api}/verify-email?token=not-a-token")
+    wait_for_result_ending(page, ASK_FOR_A_VERIFICATION)
+    assert page.url == f"{api}/"
+    page.goto(f"{api}/reset-password")  # no token: the plain page
+    assert result(page) == LOGGED_OUT
+    assert page.is_hidden("#reset")

@@ -4,6 +4,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 VENDORED = ROOT / "api" / "static" / "swagger-ui"
 INSTALLED = ROOT / "node_modules" / "swagger-ui-dist"
@@ -71,6 +73,19 @@ def test_demo_page_is_served(client):
         assert "Get token" in page.get_data(as_text=True)
     with client.get("/static/demo.js") as script:
         assert "silently" in script.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/verify-email", "/reset-password"])
+def test_the_mails_links_open_the_demo_page_and_keep_their_token_here(client, path):
+    with client.get("/") as home:
+        demo = home.get_data(as_text=True)
+    with client.get(f"{path}?token=abc") as page:
+        assert page.status_code == 200
+        assert page.get_data(as_text=True) == demo
+        # The token is in this URL: not kept by a cache, not sent as a Referer.
+        assert page.headers["Cache-Control"] == "no-store"
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert client.get(f"{path}/more").status_code == 404
 
 
 def test_the_browsers_own_icon_request_is_no_error(client):
