@@ -81,10 +81,11 @@ class Config:
     HOST = env_str("HOST", "127.0.0.1")
     PORT = env_int("PORT", "8000", high=65535)
     # The base of the links in mails: the app that opens them at APP_URL +
-    # verify-email and reset-password (docs/clients.md). By default this API's
-    # own demo page; never taken from a request's Host header, which a caller
-    # could point at a site of theirs to receive someone's reset link.
-    APP_URL = app_url(env_str("APP_URL", f"http://{HOST}:{PORT}/"))
+    # verify-email and reset-password (docs/clients.md). Unset: this API's own
+    # demo page, http://HOST:PORT/, outside production (api/accounts/mails.py).
+    # Never taken from a request's Host header, which a caller could point at
+    # a site of theirs to receive someone's reset link.
+    APP_URL = env_str("APP_URL")
     # The name mails are signed with.
     APP_NAME = env_str("APP_NAME", "Flask JWT API")
 

@@ -125,11 +125,13 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    # A graceful stop lets the mail in hand finish (its send is bounded by
-    # MAIL_SEND_TIMEOUT); the thread is a daemon, so nothing waits longer.
+    # A graceful stop lets the mail in hand finish, for as long as the master
+    # waits for the worker (graceful_timeout, less a margin for the rest of the
+    # exit). A send cut short there never got its 250: the mail is not
+    # accepted, and is sent again, once, after its lease.
     loop = getattr(worker, "mail_delivery", None)
     if loop is not None:
-        loop.stop(timeout=worker.wsgi.config["MAIL_SEND_TIMEOUT"])
+        loop.stop(timeout=max(1, worker.cfg.graceful_timeout - 5))
 
 
 def child_exit(server, worker):

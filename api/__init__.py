@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from flask import Flask
 
 from api import cli, database, encryption, routes
-from api.accounts import mail_transport, passwords
+from api.accounts import mail_transport, mails, passwords
 from api.auth import cookies, identity, keyring, revocation
 from api.extensions import api, jwt
 from api.web import cors, errors, json_bodies, limits, logs, metrics, openapi, proxies
@@ -53,6 +53,7 @@ def register_extensions(app):
     encryption.init_app(app)
     cookies.check_cookie_config(app.config)
     mail_transport.init_app(app)
+    mails.init_app(app)
     database.init_app(app)
     passwords.init_app(app)
     revocation.init_app(app)

@@ -204,13 +204,12 @@ def deliver_mail():
 def test_mail(address):
     """Queue a test mail, to check the mail settings (a delivering server or
     `flask mail deliver` sends it)."""
-    name = current_app.config.get("APP_NAME") or current_app.config["API_TITLE"]
+    name = current_app.config["APP_NAME"]
+    # No link: a mail that carries one carries a one-time token (CONTRACT.md).
     text = (
         f"This is a test mail from {name}: its mail settings work.\n"
         f"Queued by `flask mail test` at {utcnow():%Y-%m-%d %H:%M:%S} UTC.\n"
     )
-    if current_app.config.get("APP_URL"):
-        text += f"\nThe app: {current_app.config['APP_URL']}\n"
     try:
         mail = outbox.enqueue(address, f"{name}: test mail", text)
     except ValueError as exc:

@@ -5,6 +5,7 @@ Request schemas reject unknown fields (marshmallow's default), so nothing like
 `Text` (no NUL character).
 """
 
+import re
 from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate
@@ -55,13 +56,40 @@ def no_line_break(value):
         raise ValidationError("Must not contain a line break.")
 
 
+# RFC 5322's dot-atom, ASCII: no quoted local part ("bob"@ is bob@ to a mail
+# server, and would let two accounts share one mailbox), no control character.
+DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+
+
 class Email(Text):
-    """An addr-spec (RFC 5322) of at most 254 characters, on one line."""
+    """An address of at most 254 characters, in one spelling per mailbox: an
+    ASCII dot-atom before the "@", the domain in ASCII (IDNA) and lower case.
+    So "Bob@München.de" and "Bob@xn--mnchen-3ya.de" are one address, and
+    the database's lower() and Python's agree on it."""
+
+    default_error_messages = {"invalid": "Not a valid email address."}
 
     def __init__(self, **kwargs):
         validators = [no_line_break, validate.Length(max=EMAIL_MAX), validate.Email()]
         metadata = {"format": "email", "example": "bob@example.com", **kwargs.pop("metadata", {})}
         super().__init__(validate=validators, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        address = canonical_email(super()._deserialize(value, attr, data, **kwargs))
+        if address is None:
+            raise self.make_error("invalid")
+        return address
+
+
+def canonical_email(value):
+    """The one spelling of an address (see Email), or None if it has none."""
+    local, at, domain = value.rpartition("@")
+    if not at or not DOT_ATOM.match(local):
+        return None
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii').lower()}"
+    except UnicodeError:
+        return None
 
 
 class RegisterSchema(Schema):

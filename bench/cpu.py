@@ -26,6 +26,9 @@ def build_app(instance, algorithm):
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance}/app.db",
             "RATELIMIT_ENABLED": False,
             "LOG_LEVEL": "WARNING",
+            # Production needs both; no mail is sent in the benchmark.
+            "MAIL_URL": "smtp://127.0.0.1:1",
+            "APP_URL": "https://app.example/",
             **key_settings(instance, algorithm),
         }
     )

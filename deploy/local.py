@@ -276,6 +276,8 @@ class Deployment:
             ENCRYPTION_KEYS=new_encryption_key(),
             JWT_COOKIE_SECURE="true",
             TRUSTED_PROXY_HOPS="1",
+            # The links in mails open the demo page through nginx.
+            APP_URL=f"{self.url}/",
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,
             REDIS_KEY_PREFIX=self.redis_key_prefix,

@@ -91,6 +91,8 @@ def server_env(instance, **overrides):
         WEB_CONCURRENCY="3",
     )
     env.update(overrides)
+    # The links in mails open this server's own demo page, unless a test says otherwise.
+    env.setdefault("APP_URL", f"http://127.0.0.1:{env['PORT']}/")
     return env
 
 

@@ -78,11 +78,45 @@ def test_production_starts_with_strong_secrets(tmp_path):
         JWT_SECRET_KEY=strong(),
         ENCRYPTION_KEYS=encryption_key(),
         MAIL_URL="smtp://127.0.0.1:1",
+        APP_URL="https://app.example.org",
         INSTANCE_PATH=str(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"  # Secure cookies by default in production
     assert not (tmp_path / "dev-keys").exists()
+
+
+def test_production_refuses_to_start_without_app_url(tmp_path):
+    # Links in mails would point at 127.0.0.1: nobody's browser opens them.
+    result = run_python(
+        "import wsgi",
+        APP_CONFIG="production",
+        SECRET_KEY=strong(),
+        JWT_SECRET_KEY=strong(),
+        ENCRYPTION_KEYS=encryption_key(),
+        MAIL_URL="smtp://127.0.0.1:1",
+        INSTANCE_PATH=str(tmp_path),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: APP_URL must be set in production: the https:// address of the app that "
+        "opens the links in mails (APP_URL + verify-email, reset-password)"
+    )
+
+
+@pytest.mark.parametrize("url", ["ftp://app.example", "https://app.example/?next=1", "app.example"])
+def test_app_url_must_be_a_plain_http_url(tmp_path, url):
+    result = run_python("import wsgi", APP_CONFIG="development", APP_URL=url,
+                        INSTANCE_PATH=str(tmp_path))  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: APP_URL must be an http:// or https:// URL")
+
+
+def test_app_url_defaults_to_the_demo_page_outside_production(make_app):
+    assert make_app().config["APP_URL"] == "http://127.0.0.1:8000/"
+    assert (
+        make_app(APP_URL="https://spa.example/app").config["APP_URL"] == "https://spa.example/app/"
+    )
 
 
 def test_environment_overrides(tmp_path):

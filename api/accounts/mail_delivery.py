@@ -21,11 +21,13 @@ import signal
 import smtplib
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from api.accounts.mail_transport import compose, transport
 from api.accounts.outbox import NEW_MAIL, OutboxMail, body_parts, recipient_domain
@@ -47,6 +49,9 @@ FAILED_PASS_PAUSE_SECONDS = 5
 # timeouts is more than a live send can take, so no other worker ever takes a
 # mail whose send is still going on; yet a dead worker's mail is retried soon.
 LEASE_IN_TIMEOUTS = 12
+# Recording a sent mail is retried this often, this far apart (within the lease).
+RECORD_ATTEMPTS = 5
+RECORD_RETRY_SECONDS = 2
 CLAIMED = (
     OutboxMail.id,
     OutboxMail.recipient,
@@ -130,14 +135,30 @@ def _finish(mail, **values):
 
 
 def sent(mail):
+    """Record a send the server accepted. Should the database fail just then,
+    the record is tried again for a while: a mail left leased would be sent
+    again once its lease ran out (docs/operations.md, "Mail")."""
     finished = {"next_attempt_at": None, "body": None, "last_error": None}
-    if _finish(mail, sent_at=utcnow(), **finished):
-        MAILS.labels("sent").inc()
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            if _finish(mail, sent_at=utcnow(), **finished):
+                MAILS.labels("sent").inc()
+            return
+        except DBAPIError:
+            db.session.rollback()
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            log.warning("mail %s sent, but not yet recorded: the database failed", mail.id)
+            time.sleep(RECORD_RETRY_SECONDS)
+
+
+def past_horizon(mail):
+    return utcnow() - as_utc(mail.created_at) >= current_app.config["MAIL_RETRY_HORIZON"]
 
 
 def failed(mail, reason):
     now = utcnow()
-    if now - as_utc(mail.created_at) >= current_app.config["MAIL_RETRY_HORIZON"]:
+    if past_horizon(mail):
         give_up(mail, reason)
         return
     delay = retry_delay(mail.attempts)
@@ -186,13 +207,23 @@ def deliver_one():
     mail = claim()
     if mail is None:
         return None
+    if mail.attempts > 1 and past_horizon(mail):
+        # Claimed again after its lease ran out (a worker died in each send):
+        # the horizon holds for these too.
+        give_up(mail, "retry horizon passed")
+        return False
     try:
         text, html = body_parts(mail.body)
     except (DecryptionError, TypeError):
         give_up(mail, "body cannot be decrypted (its ENCRYPTION_KEYS key is gone)")
         return False
     try:
-        transport().send(compose(mail, text, html))
+        message = compose(mail, text, html)
+    except ValueError:  # a header no retry can make valid
+        give_up(mail, "the message cannot be composed")
+        return False
+    try:
+        transport().send(message)
     except (smtplib.SMTPException, OSError) as error:
         failed(mail, describe(error))
         return False

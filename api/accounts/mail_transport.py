@@ -75,7 +75,11 @@ def parse(url, timeout=10):
     """The transport MAIL_URL names; ConfigError when it names none."""
     if url.strip() == "log:":
         return LogTransport()
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an IPv6 bracket left open, a character NFKC changes
+        # Its text is not quoted: it may hold a password.
+        raise ConfigError(f"MAIL_URL is not a URL; it must be {SHAPE}") from None
     if parts.scheme not in DEFAULT_PORTS:
         raise ConfigError(f"MAIL_URL must be {SHAPE}; its scheme is not one of these")
     if not parts.hostname:
@@ -121,7 +125,19 @@ def init_app(app):
             )
     if config["MAIL_DELIVERY"] not in DELIVERY_MODES:
         raise ConfigError(f"MAIL_DELIVERY must be thread or off, not {config['MAIL_DELIVERY']!r}")
-    app.extensions["mail_transport"] = parse(url or "log:", config["MAIL_SEND_TIMEOUT"])
+    transport = parse(url or "log:", config["MAIL_SEND_TIMEOUT"])
+    if is_production(config) and sends_password_in_clear(transport):
+        raise ConfigError(
+            "MAIL_URL would send its password unencrypted: use smtps:// or ?starttls=true"
+        )
+    app.extensions["mail_transport"] = transport
+
+
+def sends_password_in_clear(transport):
+    """A login over plain SMTP to another host: anyone on the path reads it."""
+    plain = not (transport.tls or transport.starttls)
+    remote = transport.host not in ("localhost", "127.0.0.1", "::1")
+    return transport.username is not None and plain and remote
 
 
 def transport():

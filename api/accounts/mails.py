@@ -11,7 +11,9 @@ from flask import current_app, render_template
 
 from api.accounts import one_time_tokens, outbox
 from api.accounts.one_time_tokens import LIFETIMES, RESET_PASSWORD, VERIFY_EMAIL
+from api.auth.key_files import is_production
 from api.clock import utcnow
+from config import ConfigError, app_url
 
 # The paths of the app (the demo page at APP_URL, or a client's SPA) that
 # open the links.
@@ -21,6 +23,22 @@ SUBJECTS = {
     RESET_PASSWORD: "Reset your password",
     "email_change_notice": "Your account's email address is being changed",
 }
+
+
+def init_app(app):
+    """APP_URL, checked; production has no default: behind a proxy this
+    server cannot know the address its users reach, and a wrong one breaks
+    every link."""
+    config = app.config
+    if config.get("APP_URL"):
+        config["APP_URL"] = app_url(config["APP_URL"])
+    elif is_production(config):
+        raise ConfigError(
+            "APP_URL must be set in production: the https:// address of the app that "
+            "opens the links in mails (APP_URL + verify-email, reset-password)"
+        )
+    else:
+        config["APP_URL"] = f"http://{config['HOST']}:{config['PORT']}/"
 
 
 def link(kind, token):
@@ -35,8 +53,18 @@ def send_verification(user, address):
 
 def send_link(user, kind, address, token):
     """The verification or reset mail, to `address`."""
-    expires_at = (utcnow() + LIFETIMES[kind]).strftime("%Y-%m-%d %H:%M UTC")
-    _queue(address, kind, username=user.username, link=link(kind, token), expires_at=expires_at)
+    lifetime = LIFETIMES[kind]
+    expires_at = (utcnow() + lifetime).strftime("%Y-%m-%d %H:%M UTC")
+    _queue(address, kind, username=user.username, link=link(kind, token),
+           expires_at=expires_at, lifetime=in_words(lifetime))  # fmt: skip
+
+
+def in_words(lifetime):
+    """ "24 hours", "30 minutes": how long a link lives, for people."""
+    minutes = int(lifetime.total_seconds()) // 60
+    if minutes % 60:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} hours" if minutes != 60 else "1 hour"
 
 
 def send_change_notice(user, old_address, new_address):

@@ -42,7 +42,8 @@ class OneTimeToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-class Redeemed(NamedTuple):
+class Link(NamedTuple):
+    id: int
     user_id: int
     email: str
 
@@ -70,10 +71,10 @@ def issue(user_id, kind, email):
     return token
 
 
-def redeem(token, kind):
-    """Use a token up, or refuse it: `400 link_invalid` (unknown, used, tampered,
-    superseded, another kind) or `400 link_expired`. A refused token is left as
-    it was; a used one is gone once the caller commits (and back if it rolls back)."""
+def find(token, kind):
+    """The live link of this token, or a refusal: `400 link_invalid` (unknown,
+    used, tampered, superseded, another kind) or `400 link_expired`. Nothing
+    is used up: a refused token stays as it was."""
     row = db.session.execute(
         select(OneTimeToken.id, OneTimeToken.kind, OneTimeToken.user_id, OneTimeToken.email,
                OneTimeToken.expires_at).where(OneTimeToken.token_hash == digest(token))
@@ -82,10 +83,16 @@ def redeem(token, kind):
         abort_link_invalid()
     if as_utc(row.expires_at) <= utcnow():
         abort(400, error="link_expired", message="This link has expired: ask for a new one.")
-    taken = db.session.execute(delete(OneTimeToken).where(OneTimeToken.id == row.id))
+    return Link(row.id, row.user_id, row.email)
+
+
+def use_up(link):
+    """Take the link (gone once the caller commits, back if it rolls back).
+    Callers lock its user first, so that links and locks are taken in one
+    order by every flow (a password change locks the user, then ends links)."""
+    taken = db.session.execute(delete(OneTimeToken).where(OneTimeToken.id == link.id))
     if taken.rowcount != 1:  # a concurrent use took it first
         abort_link_invalid()
-    return Redeemed(row.user_id, row.email)
 
 
 def abort_link_invalid():

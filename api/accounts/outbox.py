@@ -8,8 +8,8 @@ secret until it is used. Once a mail is sent or given up, its body is erased
 and its metadata kept for a while (`flask mail prune`).
 
 State lives in `next_attempt_at`: when the mail is next due, or NULL once it
-is sent or given up. The due query is then a range scan of its index, which
-holds no finished mail. A claim pushes it to the lease's end, so that a
+is sent or given up. The due query is then a range scan of its index, up to
+now, which finished mails (NULL) sort after. A claim pushes it to the lease's end, so that a
 worker that dies mid-send leaves a mail that falls due again by itself.
 """
 

@@ -44,8 +44,20 @@ def find_by_username(username):
     return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
-def find_by_email(address):
-    return db.session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+def find_by_email(address, lock=False):
+    query = select(User).where(func.lower(User.email) == address.lower())
+    return db.session.scalar(locked(query) if lock else query)
+
+
+def lock(user_id):
+    """The user, read afresh and locked until the caller commits: flows that
+    change an account's password, address or links run one at a time per
+    account (on PostgreSQL; SQLite has one writer at a time anyway)."""
+    return db.session.scalar(locked(select(User).where(User.id == user_id)))
+
+
+def locked(query):
+    return query.with_for_update().execution_options(populate_existing=True)
 
 
 def register(username, password, email=None):

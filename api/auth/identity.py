@@ -22,19 +22,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 
+from flask import abort as abort_with
 from flask import current_app, g, request
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import CSRFError, InvalidHeaderError, NoAuthorizationError
 from flask_smorest import abort
 from sqlalchemy import bindparam, select
 
+from api.accounts import users
 from api.accounts.users import User
-from api.auth import parse_cache, revocation
+from api.auth import parse_cache, revocation, sessions
 from api.auth.claims import check_token_shape
 from api.auth.sessions import LoginSession
 from api.database import read_row
 from api.extensions import jwt
 from api.schemas import MAX_ID
+from api.web.errors import token_error
 
 
 def token_required(refresh=False, fresh=False):
@@ -108,6 +111,17 @@ def _refuse_non_ascii_csrf(refresh):
         return
     if not request.headers.get(config[f"JWT_{kind}_CSRF_HEADER_NAME"], "").isascii():
         raise CSRFError("CSRF double submit tokens do not match")
+
+
+def lock_current_user():
+    """The caller's account as a model, locked for a change to its password,
+    address or links. The token's session is checked again once the lock is
+    held: a password change or reset that ended it while this request waited
+    must not be followed by a change made with it (a thief racing the owner)."""
+    user = users.lock(get_current_user().id)
+    if user is None or not sessions.is_open(get_jwt()["sid"]):
+        abort_with(token_error("token_revoked", "The token's session has ended."))
+    return user
 
 
 @dataclass(frozen=True)

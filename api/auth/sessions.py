@@ -240,6 +240,15 @@ def _with_live_tokens(user_id):
     return db.session.scalars(query).all()
 
 
+def is_open(session_id):
+    """Read in the caller's transaction: after a lock, it sees a revocation
+    committed while the request waited for it."""
+    query = select(LoginSession.id).where(
+        LoginSession.id == session_id, LoginSession.revoked_at.is_(None)
+    )
+    return db.session.scalar(query) is not None
+
+
 def revoke_all(user_id, reason, keep=None):
     """Every session of the user whose tokens may still be accepted, but
     `keep`; pending until committed."""

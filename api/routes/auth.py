@@ -27,6 +27,7 @@ from api.web.openapi import AUTH_DOC, READ_AUTH_DOC, REFRESH_AUTH_DOC
 @groups.login.arguments(RegisterSchema)
 @groups.login.response(201, UserSchema)
 @limits.credentials
+@limits.mail_sending(limits.body_email)
 def register(data):
     """Create a user account (role `user`); an email, if given, gets a verification link."""
     return users.register(data["username"], data["password"], data.get("email"))

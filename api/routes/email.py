@@ -4,8 +4,8 @@ and `/api/auth/password/reset` (api/accounts/email_flows.py does the work)."""
 
 from flask_jwt_extended import get_current_user
 
-from api.accounts import email_flows
-from api.auth.identity import token_required
+from api.accounts import email_flows, users
+from api.auth.identity import lock_current_user, token_required
 from api.extensions import db
 from api.routes import groups
 from api.schemas import (
@@ -21,14 +21,9 @@ from api.web.openapi import AUTH_DOC
 blp = groups.email
 
 
-def own_user():
-    """The caller's account, as a model the flow can change."""
-    return db.session.get(email_flows.users.User, get_current_user().id)
-
-
 def unverified_address_of_caller():
     # The rate limit's key: the mailbox a resend would write to.
-    return email_flows.unverified_address(own_user())
+    return email_flows.unverified_address(db.session.get(users.User, get_current_user().id))
 
 
 @blp.post("/api/auth/email/verify")
@@ -55,7 +50,7 @@ def resend_verification():
     The older link stops working. 409 `nothing_to_verify` when the account has
     no unverified address; 429 `rate_limited` per client and per address mailed.
     """
-    email_flows.resend_verification(own_user())
+    email_flows.resend_verification(lock_current_user())
     return {"message": "A new verification link is on its way."}
 
 
@@ -64,14 +59,15 @@ def resend_verification():
 @token_required(fresh=True)
 @blp.arguments(EmailSchema)
 @blp.response(202, AcceptedSchema)
-@limits.mail_sending(lambda: limits.body_field("email"))
+@limits.mail_sending(limits.body_email)
 def change_email(data):
     """Ask to change the address (fresh token only); it counts once its link is opened.
 
     The link goes to the new address; a verified old address is told at once.
     409 `email_taken`; 429 `rate_limited` per client and per address mailed.
     """
-    email_flows.change_email(own_user(), data["email"])
+    if not email_flows.change_email(lock_current_user(), data["email"]):
+        return {"message": "This is the account's address already: no change is pending."}
     return {"message": "Open the link mailed to the new address to make it the account's."}
 
 
@@ -82,7 +78,7 @@ FORGOT_ANSWER = {"message": "If an account has this address, a reset link is on 
 @blp.post("/api/auth/password/forgot")
 @blp.arguments(EmailSchema)
 @blp.response(202, AcceptedSchema)
-@limits.mail_sending(lambda: limits.body_field("email"))
+@limits.mail_sending(limits.body_email)
 def forgot_password(data):
     """Mail a password reset link to the account with this address, if there is one.
 

@@ -6,7 +6,7 @@ from flask_smorest import abort
 
 from api.accounts import email_flows, events, users
 from api.auth import sessions
-from api.auth.identity import token_required
+from api.auth.identity import lock_current_user, token_required
 from api.extensions import db
 from api.routes import groups
 from api.schemas import (
@@ -37,7 +37,7 @@ def me():
 @limits.per_address
 def change_password(data):
     """Change the password (fresh token only); every other session ends."""
-    user = db.session.get(users.User, get_current_user().id)
+    user = lock_current_user()
     if not users.check_password(user, data["current_password"]):
         abort(
             422,

@@ -13,6 +13,7 @@ from limits import parse_many
 from redis import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from api.schemas import canonical_email
 from api.web import limit_storage
 from api.web.metrics import count_rate_limit_hit
 from config import ConfigError
@@ -23,12 +24,10 @@ def client_address():
 
 
 def username_key():
-    # The body was parsed once already (api/web/json_bodies.check_body) and
-    # has passed its schema (the limits come after it): a username of at most
-    # 64 characters. Cut there all the same, so that no key outgrows it.
-    body = g.get("json_body")
-    name = body.get("username") if isinstance(body, dict) else None
-    return f"username:{name.lower()[:64]}" if isinstance(name, str) else "username:"
+    # The body has passed its schema (the limits come after it): a username of
+    # at most 64 characters. Cut there all the same, so that no key outgrows it.
+    name = body_field("username")
+    return f"username:{name.lower()[:64]}" if name is not None else "username:"
 
 
 def login_limit():
@@ -63,17 +62,29 @@ def credentials(view):
 # Every route that mails someone (a reset, a verification, a change of
 # address) shares one budget per client address and one per address mailed:
 # nobody can flood a mailbox, nor make this server a spammer's relay.
-mail_per_address = limiter.shared_limit(mail_limit, scope="mail", key_func=client_address)
-
-
 def mail_sending(address_of):
     """Both mail budgets; `address_of()`: the address the view would mail (or None)."""
 
     def mailed_address_key():
         return "email:" + (address_of() or "").lower()[:254]
 
-    per_mailed = limiter.shared_limit(mail_limit, scope="mail-to", key_func=mailed_address_key)
-    return lambda view: mail_per_address(per_mailed(view))
+    # No address, no mail (a 409 nothing_to_verify): no mailbox's budget is spent.
+    per_mailed = limiter.shared_limit(
+        mail_limit,
+        scope="mail-to",
+        key_func=mailed_address_key,
+        exempt_when=lambda: address_of() is None,
+    )
+    per_address = limiter.shared_limit(
+        mail_limit, scope="mail", key_func=client_address, exempt_when=lambda: address_of() is None
+    )
+    return lambda view: per_address(per_mailed(view))
+
+
+def body_email():
+    """The body's address, spelled as it is stored: one budget per mailbox."""
+    address = body_field("email")
+    return canonical_email(address) if address is not None else None
 
 
 def body_field(name):

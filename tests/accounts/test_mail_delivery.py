@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from cryptography.fernet import Fernet
 from prometheus_client import REGISTRY
+from sqlalchemy.exc import OperationalError
 
 from api.accounts import mail_delivery, outbox
 from api.accounts.mail_delivery import DeliveryLoop, deliver_due, lease_length
@@ -183,6 +184,57 @@ def test_an_expired_lease_is_reclaimed_and_the_late_worker_changes_nothing(
     assert stored(mail_app, mail_id).attempts == 2
     assert counted("sent") == sent_before + 1
     assert "its lease ran out" in caplog.text
+
+
+def test_a_mail_whose_every_send_dies_is_given_up_after_the_horizon(mail_app, smtp_sink):
+    # Each claim's worker dies mid-send (the lease runs out, nothing recorded):
+    # once the horizon has passed, the next claim gives the mail up unsent.
+    given_up_before = counted("given_up")
+    with time_machine.travel(START, tick=False) as traveller:
+        [mail_id] = queue(mail_app)
+        with mail_app.app_context():
+            mail_delivery.claim()
+            lease = lease_length()
+        traveller.shift(timedelta(hours=24))
+        with mail_app.app_context():
+            mail_delivery.claim()
+        traveller.shift(lease + timedelta(seconds=1))
+        assert deliver_due(mail_app) == 0
+    mail = stored(mail_app, mail_id)
+    assert mail.gave_up_at is not None and mail.last_error == "retry horizon passed"
+    assert smtp_sink.messages == []
+    assert counted("given_up") == given_up_before + 1
+
+
+def test_a_sent_mail_is_recorded_though_the_database_fails_once(mail_app, smtp_sink, monkeypatch):
+    # The server took it; the first record fails: recorded on the next try,
+    # not left leased to be sent again.
+    real_finish, failures = mail_delivery._finish, iter([True])
+
+    def flaky_finish(mail, **values):
+        if values.get("sent_at") and next(failures, False):
+            raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
+        return real_finish(mail, **values)
+
+    monkeypatch.setattr(mail_delivery, "_finish", flaky_finish)
+    monkeypatch.setattr(mail_delivery, "RECORD_RETRY_SECONDS", 0)
+    [mail_id] = queue(mail_app)
+    assert deliver_due(mail_app) == 1
+    assert stored(mail_app, mail_id).sent_at is not None
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_a_mail_that_cannot_be_composed_is_given_up_at_once(mail_app, smtp_sink):
+    # A vertical tab in the address: no retry could ever send it.
+    with mail_app.app_context():
+        mail = outbox.enqueue("bob\x0b@example.com", "Hello", "Hello\n")
+        db.session.commit()
+        mail_id = mail.id
+    assert deliver_due(mail_app) == 0
+    mail = stored(mail_app, mail_id)
+    assert mail.gave_up_at is not None and mail.attempts == 1
+    assert mail.last_error == "the message cannot be composed"
+    assert smtp_sink.messages == []
 
 
 def test_the_lease_outlasts_a_dozen_socket_timeouts(app):

@@ -58,6 +58,8 @@ def test_log_url():
         ("smtp://user:hunter2@mail.example.org:25?tls=yes", "may only be starttls"),
         ("smtp://user:hunter2@mail.example.org:25?starttls=maybe", "may only be starttls"),
         ("smtps://user:hunter2@mail.example.org?starttls=true", "TLS already"),
+        ("smtp://user:hunter2\uff03@mail.example.org:25", "is not a URL"),
+        ("smtp://user:hunter2@[::1:25", "is not a URL"),
     ],
 )
 def test_a_bad_url_is_refused_in_one_line_without_its_password(url, complaint):
@@ -81,6 +83,7 @@ def production(**overrides):
         "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
         "SQLALCHEMY_DATABASE_URI": "sqlite://",
         "MAIL_URL": None,
+        "APP_URL": "https://app.example.org/",
     }
     return create_app({**settings, **overrides})
 
@@ -105,6 +108,27 @@ def test_production_refuses_to_start_without_smtp(mail_url, complaint):
 def test_production_starts_with_smtp():
     app = production(MAIL_URL="smtps://user:pw@mail.example.org")
     assert app.extensions["mail_transport"].tls
+
+
+def test_production_refuses_a_password_sent_in_clear():
+    with pytest.raises(ConfigError) as refused:
+        production(MAIL_URL="smtp://user:hunter2@mail.example.org:587")
+    assert str(refused.value) == (
+        "error: MAIL_URL would send its password unencrypted: use smtps:// or ?starttls=true"
+    )
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://user:pw@mail.example.org:587?starttls=true",
+        "smtp://user:pw@127.0.0.1:25",  # a relay on this host: nothing crosses a network
+        "smtp://mail.example.org:25",  # no password to show
+    ],
+)
+def test_production_takes_smtp_that_shows_no_password(url):
+    assert production(MAIL_URL=url).extensions["mail_transport"].host
 
 
 def test_development_defaults_to_the_log(make_app):

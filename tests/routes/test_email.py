@@ -3,7 +3,9 @@ its mail read from a real SMTP server, every bad link, on SQLite and on
 PostgreSQL + Redis."""
 
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -58,7 +60,9 @@ def inbox(app, smtp_sink):
 
 
 def register(client, username="bob", email="bob@example.com"):
-    body = {"username": username, "password": PASSWORD, "email": email}
+    body = {"username": username, "password": PASSWORD}
+    if email is not None:
+        body["email"] = email
     response = client.post("/api/auth/register", json=body)
     assert response.status_code == 201, response.json
     return response.json
@@ -145,6 +149,11 @@ def test_an_address_belongs_to_one_account_whatever_its_case(client, inbox, take
         "a" * 245 + "@example.com",  # 257 characters
         "",
         17,
+        '"bob"@example.com',  # quoted: one mailbox with bob@, spelled otherwise
+        "b\\ob@example.com",
+        "b\x01ob@example.com",
+        "bob@exam\x7fple.com",
+        "bob\u2028@example.com",
     ],
 )
 def test_a_bad_address_is_a_validation_error(client, inbox, address):
@@ -154,6 +163,15 @@ def test_a_bad_address_is_a_validation_error(client, inbox, address):
     assert "email" in response.json["details"]
     assert_error(forgot(client, address), 422, "validation_error")
     assert inbox.messages() == []
+
+
+def test_one_mailbox_has_one_spelling(client, inbox):
+    user = register(client, "hans", "Hans@München.DE")
+    assert user["email"] == "Hans@xn--mnchen-3ya.de"  # the domain as DNS has it
+    body = {"username": "eve", "password": PASSWORD, "email": "hans@XN--MNCHEN-3YA.de"}
+    assert_error(client.post("/api/auth/register", json=body), 409, "email_taken")
+    assert forgot(client, "HANS@münchen.de").status_code == 202
+    inbox.last_token("Hans@xn--mnchen-3ya.de", "reset-password")
 
 
 # Bad links
@@ -191,11 +209,11 @@ def test_a_verification_link_expires_after_24_hours(client, inbox):
 def test_a_reset_link_expires_after_30_minutes(client, inbox):
     register(client)
     with time_machine.travel(utcnow(), tick=False) as traveller:
-        forgot(client, "bob@example.com")
+        assert forgot(client, "bob@example.com").status_code == 202
         token = inbox.last_token("bob@example.com", "reset-password")
         traveller.shift(timedelta(minutes=29, seconds=59))
         assert reset(client, token, "first new password").status_code == 204
-        forgot(client, "bob@example.com")
+        assert forgot(client, "bob@example.com").status_code == 202
         late = inbox.last_token("bob@example.com", "reset-password")
         traveller.shift(timedelta(minutes=30, seconds=1))
         assert_error(reset(client, late), 400, "link_expired")
@@ -217,7 +235,7 @@ def test_a_newer_link_kills_the_older_one(client, inbox):
 def test_a_password_change_kills_every_link(client, inbox):
     register(client)
     verification = inbox.last_token("bob@example.com", "verify-email")
-    forgot(client, "bob@example.com")
+    assert forgot(client, "bob@example.com").status_code == 202
     reset_token = inbox.last_token("bob@example.com", "reset-password")
     pair = login(client)
     body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
@@ -225,6 +243,66 @@ def test_a_password_change_kills_every_link(client, inbox):
     assert response.status_code == 204
     assert_error(verify(client, verification), 400, "link_invalid")
     assert_error(reset(client, reset_token), 400, "link_invalid")
+
+
+def test_a_newer_reset_link_kills_the_older_one(client, inbox):
+    register(client)
+    assert forgot(client, "bob@example.com").status_code == 202
+    first = inbox.last_token("bob@example.com", "reset-password")
+    assert forgot(client, "bob@example.com").status_code == 202
+    second = inbox.last_token("bob@example.com", "reset-password")
+    assert_error(reset(client, first), 400, "link_invalid")
+    assert reset(client, second).status_code == 204
+
+
+def test_a_reset_link_to_an_address_the_account_left_is_invalid(client, inbox):
+    verified_bob(client, inbox)
+    assert forgot(client, "bob@example.com").status_code == 202
+    old_link = inbox.last_token("bob@example.com", "reset-password")
+    assert change(client, login(client)["access_token"], "robert@example.org").status_code == 202
+    assert verify(client, inbox.last_token("robert@example.org", "verify-email")).status_code == 200
+    # Whoever still reads the old mailbox cannot take the account.
+    assert_error(reset(client, old_link), 400, "link_invalid")
+    login(client)  # the password is unchanged
+
+
+def test_links_of_a_disabled_account_do_nothing(app, client, inbox):
+    register(client)
+    verification = inbox.last_token("bob@example.com", "verify-email")
+    assert forgot(client, "bob@example.com").status_code == 202
+    reset_token = inbox.last_token("bob@example.com", "reset-password")
+    set_user(app, 1, disabled=True)
+    assert_error(verify(client, verification), 400, "link_invalid")
+    assert_error(reset(client, reset_token), 400, "link_invalid")
+    set_user(app, 1, disabled=False)  # refused, not used up
+    assert verify(client, verification).status_code == 200
+    assert reset(client, reset_token).status_code == 204
+
+
+def test_concurrent_uses_of_one_link_let_exactly_one_in(app, client, inbox):
+    register(client)
+    assert forgot(client, "bob@example.com").status_code == 202
+    token = inbox.last_token("bob@example.com", "reset-password")
+    start = threading.Barrier(4)
+
+    def use(n):
+        start.wait()
+        return reset(app.test_client(), token, f"new password number {n}").status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = sorted(pool.map(use, range(4)))
+    assert codes == [204, 400, 400, 400]
+
+
+def set_user(app, user_id, **values):
+    with app.app_context():
+        from api.accounts.users import User
+        from api.extensions import db
+
+        user = db.session.get(User, user_id)
+        for name, value in values.items():
+            setattr(user, name, value)
+        db.session.commit()
 
 
 @pytest.mark.parametrize(
@@ -237,7 +315,7 @@ def test_verify_validation(client, body):
 
 def test_a_reset_refused_for_its_password_keeps_the_link(client, inbox):
     register(client)
-    forgot(client, "bob@example.com")
+    assert forgot(client, "bob@example.com").status_code == 202
     token = inbox.last_token("bob@example.com", "reset-password")
     assert_error(reset(client, token, "short"), 422, "validation_error")
     assert reset(client, token).status_code == 204
@@ -252,7 +330,7 @@ def test_resend_for_a_verified_address_or_none_is_nothing_to_verify(client, inbo
     pair = login(client)
     response = client.post("/api/me/email/verification", headers=bearer(pair["access_token"]))
     assert_error(response, 409, "nothing_to_verify")
-    client.post("/api/auth/register", json={"username": "ann", "password": PASSWORD})
+    register(client, "ann", email=None)
     ann = login(client, "ann")
     response = client.post("/api/me/email/verification", headers=bearer(ann["access_token"]))
     assert_error(response, 409, "nothing_to_verify")
@@ -294,8 +372,8 @@ def test_a_change_counts_once_the_new_address_is_verified(app, client, inbox):
     )
     assert "email_changed" in event_types(app, user["id"])
     # The old address no longer finds the account; the new one does.
-    forgot(client, "bob@example.com")
-    forgot(client, "robert@example.org")
+    assert forgot(client, "bob@example.com").status_code == 202
+    assert forgot(client, "robert@example.org").status_code == 202
     assert not [m for m in inbox.to("bob@example.com") if "Reset" in m["Subject"]]
     inbox.last_token("robert@example.org", "reset-password")
 
@@ -320,15 +398,23 @@ def test_a_change_needs_a_fresh_token(client, inbox):
     assert inbox.to("robert@example.org") == []
 
 
+@pytest.mark.parametrize("address", ["new@example.org\r\nBcc: x@example.org", "new@\nexample.org"])
+def test_a_change_to_an_address_with_a_line_break_is_a_validation_error(client, inbox, address):
+    verified_bob(client, inbox)
+    response = change(client, login(client)["access_token"], address)
+    assert_error(response, 422, "validation_error")
+    assert "email" in response.json["details"]
+
+
 def test_a_change_to_a_taken_address_is_refused(client, inbox):
     verified_bob(client, inbox)
-    client.post("/api/auth/register", json={"username": "ann", "password": PASSWORD})
+    register(client, "ann", email=None)
     ann = login(client, "ann")
     assert_error(change(client, ann["access_token"], "BOB@example.com"), 409, "email_taken")
     assert inbox.to("BOB@example.com") == []
 
 
-def test_an_address_taken_before_its_link_is_opened_is_refused(client, inbox):
+def test_an_address_taken_before_its_link_is_opened_is_refused(app, client, inbox):
     verified_bob(client, inbox)
     assert change(client, login(client)["access_token"], "shared@example.org").status_code == 202
     token = inbox.last_token("shared@example.org", "verify-email")
@@ -336,15 +422,21 @@ def test_an_address_taken_before_its_link_is_opened_is_refused(client, inbox):
     assert_error(verify(client, token), 409, "email_taken")
     body = me(client, login(client)["access_token"]).json
     assert body["email"] == "bob@example.com"
+    # Refused, not used up: once the address is free again, the link works.
+    set_user(app, 2, email=None)
+    assert verify(client, token).json["email"] == "shared@example.org"
 
 
 def test_a_password_change_cancels_a_pending_change(client, inbox):
     verified_bob(client, inbox)
     pair = login(client)
-    change(client, pair["access_token"], "thief@example.org")
+    assert change(client, pair["access_token"], "thief@example.org").status_code == 202
     link = inbox.last_token("thief@example.org", "verify-email")
     body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
-    client.put("/api/me/password", json=body, headers=bearer(pair["access_token"]))
+    assert (
+        client.put("/api/me/password", json=body, headers=bearer(pair["access_token"])).status_code
+        == 204
+    )
     assert_error(verify(client, link), 400, "link_invalid")
     # Nor can a resend bring it back: nothing is pending any more.
     resend = client.post("/api/me/email/verification", headers=bearer(pair["access_token"]))
@@ -354,7 +446,7 @@ def test_a_password_change_cancels_a_pending_change(client, inbox):
 def test_changing_back_to_the_verified_address_cancels_the_change(client, inbox):
     verified_bob(client, inbox)
     pair = login(client)
-    change(client, pair["access_token"], "robert@example.org")
+    assert change(client, pair["access_token"], "robert@example.org").status_code == 202
     link = inbox.last_token("robert@example.org", "verify-email")
     assert change(client, pair["access_token"], "Bob@Example.com").status_code == 202
     assert_error(verify(client, link), 400, "link_invalid")
@@ -369,7 +461,7 @@ FORGOT_BODY = {"message": "If an account has this address, a reset link is on it
 
 def test_forgot_answers_alike_and_mails_only_an_accounts_own_address(client, inbox):
     verified_bob(client, inbox)
-    change(client, login(client)["access_token"], "pending@example.org")
+    assert change(client, login(client)["access_token"], "pending@example.org").status_code == 202
     before = len(inbox.messages())
     for address in ("nobody@example.com", "pending@example.org", "BOB@EXAMPLE.COM"):
         response = forgot(client, address)
@@ -397,7 +489,7 @@ def test_forgot_mails_nothing_to_a_disabled_account(app, client, inbox):
 def test_a_reset_ends_every_session_and_verifies_the_address(app, client, inbox):
     user = register(client)
     sessions = [login(client), login(client)]
-    forgot(client, "bob@example.com")
+    assert forgot(client, "bob@example.com").status_code == 202
     token = inbox.last_token("bob@example.com", "reset-password")
     assert reset(client, token).status_code == 204
     for pair in sessions:
@@ -418,7 +510,7 @@ def test_no_link_token_or_password_reaches_an_event_or_the_log(app, client, inbo
     user = register(client)
     verification = inbox.last_token("bob@example.com", "verify-email")
     assert verify(client, verification).status_code == 200
-    forgot(client, "bob@example.com")
+    assert forgot(client, "bob@example.com").status_code == 202
     token = inbox.last_token("bob@example.com", "reset-password")
     assert reset(client, token).status_code == 204
     with app.app_context():
@@ -472,6 +564,33 @@ def test_forgot_is_limited_per_client_address(make_store_app, mail_settings):
     assert codes == [202, 202, 202, 429]
 
 
+def test_registrations_mailing_one_address_share_its_budget(make_store_app, mail_settings):
+    # Each registration with an address mails it: as many as forgot-password may.
+    client, fresh = limited_client(make_store_app, mail_settings), Fresh()
+    victim, codes = fresh.email("victim"), []
+    for n in range(4):
+        env = {"REMOTE_ADDR": fresh.addr(n + 1)}
+        body = {"username": fresh.name(f"u{n}"), "password": PASSWORD, "email": victim}
+        response = client.post("/api/auth/register", json=body, environ_base=env)
+        codes.append(response.status_code)
+        victim = victim.upper()  # another spelling of one mailbox
+    assert codes == [201, 409, 409, 429]  # taken (no mail), then no budget left either
+
+
+def test_resends_with_nothing_to_verify_spend_no_shared_budget(make_store_app, mail_settings):
+    client, fresh = limited_client(make_store_app, mail_settings), Fresh()
+    codes = []
+    for n in range(5):
+        name = fresh.name(f"u{n}")
+        env = {"REMOTE_ADDR": fresh.addr(n + 1)}
+        body = {"username": name, "password": PASSWORD}
+        assert client.post("/api/auth/register", json=body, environ_base=env).status_code == 201
+        access = client.post("/api/auth/login", json=body, environ_base=env).json["access_token"]
+        resend = client.post("/api/me/email/verification", headers=bearer(access), environ_base=env)
+        codes.append(resend.status_code)
+    assert codes == [409] * 5
+
+
 def test_resend_and_change_share_the_mailed_address_budget(make_store_app, mail_settings):
     client, fresh = limited_client(make_store_app, mail_settings), Fresh()
     register(client, fresh.name("bob"), fresh.email("bob"))
@@ -481,13 +600,13 @@ def test_resend_and_change_share_the_mailed_address_budget(make_store_app, mail_
         env = {"REMOTE_ADDR": fresh.addr(n + 1)}
         resend = client.post("/api/me/email/verification", headers=bearer(token), environ_base=env)
         codes.append(resend.status_code)
-    assert codes == [202, 202, 202, 429]
+    assert codes == [202, 202, 429, 429]  # the registration's mail was the first of three
     # Four accounts asking for one address: the address's budget, not each account's.
     codes, target = [], fresh.email("target")
     for n, name in enumerate(("ann", "cat", "dan", "eve")):
         env = {"REMOTE_ADDR": fresh.addr(10 + n)}
         body = {"username": fresh.name(name), "password": PASSWORD}
-        client.post("/api/auth/register", json=body, environ_base=env)
+        assert client.post("/api/auth/register", json=body, environ_base=env).status_code == 201
         access = client.post("/api/auth/login", json=body, environ_base=env).json["access_token"]
         change = client.put(
             "/api/me/email", json={"email": target}, headers=bearer(access), environ_base=env
@@ -522,8 +641,8 @@ def test_forgot_takes_about_as_long_for_an_unknown_address(client, inbox):
 
 def test_forgot_records_an_event_naming_the_account_only_if_there_is_one(app, client, inbox):
     user = register(client)
-    forgot(client, "bob@example.com")
-    forgot(client, "nobody@example.com")
+    assert forgot(client, "bob@example.com").status_code == 202
+    assert forgot(client, "nobody@example.com").status_code == 202
     with app.app_context():
         from api.extensions import db
 
