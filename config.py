@@ -196,6 +196,9 @@ class DevelopmentConfig(Config):
     ENV_NAME = "development"
     JWT_GENERATE_DEV_KEY = True
     ENCRYPTION_GENERATE_DEV_KEY = True
+    # On 127.0.0.1 every user tried is one client address: 5 mails an hour
+    # would lock a first try out after a few registrations and resets.
+    RATELIMIT_EMAIL = env_str("RATELIMIT_EMAIL", "60 per hour")
 
 
 class TestingConfig(Config):

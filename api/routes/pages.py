@@ -14,10 +14,27 @@ SWAGGER_UI = Path(__file__).resolve().parent.parent / "static" / "swagger-ui"
 blp = Blueprint("browser", __name__)
 
 
+# The demo page takes passwords and one-time links: it talks to this origin
+# alone (a crafted ?api= cannot send them elsewhere), runs only its own files,
+# and no other site may frame it (clickjacking).
+DEMO_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def demo_page_file():
+    page = send_from_directory(current_app.static_folder, "index.html", max_age=0)
+    page.headers.update(DEMO_PAGE_HEADERS)
+    return page
+
+
 @blp.get("/")
 def demo_page():
     # The page and its script are the app's static files (api/static).
-    return send_from_directory(current_app.static_folder, "index.html", max_age=0)
+    return demo_page_file()
 
 
 @blp.get("/verify-email")
@@ -27,7 +44,7 @@ def mail_link_page():
     which reads the one-time token from the query and sends it to the API.
     The token is in this URL: no cache keeps it, and no Referer carries it to
     another site (a link followed, a script or an image fetched)."""
-    page = send_from_directory(current_app.static_folder, "index.html", max_age=0)
+    page = demo_page_file()
     page.headers["Cache-Control"] = "no-store"
     page.headers["Referrer-Policy"] = "no-referrer"
     return page

@@ -3,8 +3,22 @@
 // it echoes in X-CSRF-TOKEN on unsafe requests.
 "use strict";
 
-// ?api=https://api.example.org when the page is served from another origin.
-const API = new URLSearchParams(location.search).get("api") || "";
+// ?api=https://api.example.org when the page is served from another origin:
+// an http(s) origin only, never a javascript: or data: URL (it becomes the
+// docs link's href). Served by the API itself, the page's Content-Security-
+// Policy lets it talk to its own origin alone, so a link with ?api= cannot
+// make it send a password anywhere else.
+const API = apiOrigin(new URLSearchParams(location.search).get("api"));
+
+function apiOrigin(value) {
+  if (!value) return "";
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.origin : "";
+  } catch {
+    return "";
+  }
+}
 // The mails' links open this page at APP_URL + verify-email or reset-password,
 // with a one-time token in the query. The page takes the token out of the
 // address bar and history at once (it stays in this variable only until it

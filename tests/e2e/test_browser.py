@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -88,9 +89,22 @@ def page(origins):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context()
-        yield context.new_page()
+        page = context.new_page()
+        # The demo page's Content-Security-Policy refuses eval, which
+        # Playwright's wait_for_function polls with: poll from outside instead.
+        page.wait_for_function = lambda expression, arg=None, **_: wait_until_true(
+            page, expression, arg
+        )
+        yield page
         context.close()
         browser.close()
+
+
+def wait_until_true(page, expression, arg=None, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        page.wait_for_timeout(25)
 
 
 def log_in(page, url, username):
@@ -574,3 +588,23 @@ def test_a_bad_link_or_none_on_the_link_paths(page, origins):
     page.goto(f"{api}/reset-password")  # no token: the plain page
     assert result(page) == LOGGED_OUT
     assert page.is_hidden("#reset")
+
+
+def test_a_crafted_api_parameter_cannot_make_the_page_a_phishing_form(page, origins):
+    api = origins["api"].url
+    # A javascript: URL is no API origin: the docs link stays this server's.
+    page.goto(f"{api}/?api=javascript:document.title='PWNED'//")
+    assert page.get_attribute("#docs-link", "href") == "api/docs"
+    # Another origin, on the page the API serves: its policy blocks the request
+    # that would carry the password there.
+    page.add_init_script(
+        "window.violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " (e) => window.violations.push(e.effectiveDirective));"
+    )
+    page.goto(f"{api}/?api={origins['attacker']}")
+    page.fill("#username", "victim")
+    page.fill("#password", "correct horse battery")
+    page.click("#register")
+    page.wait_for_function("window.violations.length > 0")
+    assert page.evaluate("window.violations")[0] == "connect-src"

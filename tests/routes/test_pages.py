@@ -88,6 +88,15 @@ def test_the_mails_links_open_the_demo_page_and_keep_their_token_here(client, pa
     assert client.get(f"{path}/more").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/", "/verify-email?token=abc", "/reset-password?token=abc"])
+def test_the_demo_page_talks_to_its_own_origin_alone_and_is_never_framed(client, path):
+    with client.get(path) as page:
+        policy = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_the_browsers_own_icon_request_is_no_error(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 204
