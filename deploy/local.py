@@ -276,8 +276,11 @@ class Deployment:
             ENCRYPTION_KEYS=new_encryption_key(),
             JWT_COOKIE_SECURE="true",
             TRUSTED_PROXY_HOPS="1",
-            # The links in mails open the demo page through nginx.
+            # The links in mails open the demo page through nginx. Mail goes to
+            # MAIL_URL if set, else to an SMTP server on 127.0.0.1:1025 (such as
+            # `npx maildev --ip 127.0.0.1`); until one listens, it waits in the outbox.
             APP_URL=f"{self.url}/",
+            MAIL_URL=self.base_env.get("MAIL_URL") or "smtp://127.0.0.1:1025",
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,
             REDIS_KEY_PREFIX=self.redis_key_prefix,

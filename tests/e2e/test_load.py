@@ -87,7 +87,10 @@ def test_mixed_load_without_a_single_error(server):
     assert logouts == logins  # every round ended in a logout
     assert metric_values(scraped, "jwt_api_session_revocations_total") == {
         'reason="logout"': logouts,
-        **{f'reason="{other}"': 0 for other in ("user", "password_change", "admin", "reuse")},
+        **{
+            f'reason="{other}"': 0
+            for other in ("user", "password_change", "password_reset", "admin", "reuse")
+        },
     }
     # One security event per login and logout, each committed with its act.
     assert metric_values(scraped, "jwt_api_security_events_total") == {
