@@ -652,3 +652,18 @@ def test_forgot_records_an_event_naming_the_account_only_if_there_is_one(app, cl
 
         found = db.session.scalars(events.listing(type_="password_reset_requested")).all()
         assert [(e.user_id, e.details) for e in found] == [(None, {}), (user["id"], {})]
+
+
+def test_links_prune_forgets_links_a_week_past_their_expiry(app, client, inbox):
+    with time_machine.travel(utcnow(), tick=False) as traveller:
+        register(client)
+        old = inbox.last_token("bob@example.com", "verify-email")
+        traveller.shift(timedelta(days=8))  # 7 days past its 24 hours and more
+        register(client, "ann", "ann@example.com")
+        recent = inbox.last_token("ann@example.com", "verify-email")
+        traveller.shift(timedelta(days=2))  # 1 day past its expiry
+        result = app.test_cli_runner().invoke(args=["links", "prune"])
+        assert result.exit_code == 0
+        assert result.output == "Pruned 1 expired one-time links.\n"
+        assert_error(verify(client, old), 400, "link_invalid")  # forgotten
+        assert_error(verify(client, recent), 400, "link_expired")  # kept, still says why
