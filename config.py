@@ -122,6 +122,17 @@ class Config:
     SESSION_IDLE_TIMEOUT = env_seconds_or_none("SESSION_IDLE_TIMEOUT")
     # Security events older than this are forgotten by `flask events prune`.
     SECURITY_EVENTS_RETENTION = env_seconds("SECURITY_EVENTS_RETENTION", str(180 * 24 * 3600))
+    # Passkeys (api/auth/passkeys.py): the relying party's id (a domain: the
+    # origins' host or a parent of it), its name shown by authenticators, and
+    # the origins whose pages may use them. Unset: from APP_URL's origin,
+    # with "localhost" for a loopback address, which browsers refuse as an id.
+    WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID")
+    WEBAUTHN_RP_NAME = env_str("WEBAUTHN_RP_NAME")
+    WEBAUTHN_ORIGINS = [
+        origin.strip() for origin in env_str("WEBAUTHN_ORIGINS", "").split(",") if origin.strip()
+    ]
+    # Administrators' routes demand a login with a second factor.
+    ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", False)
     JWT_ISSUER = env_str("JWT_ISSUER", "flask-jwt-api")
     JWT_AUDIENCE = env_str("JWT_AUDIENCE", "flask-jwt-api")
 

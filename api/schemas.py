@@ -149,6 +149,34 @@ class EmailSchema(Schema):
 LINK_TOKEN = validate.Length(min=1, max=256)
 
 
+class TotpEnrolmentSchema(Schema):
+    secret = fields.String(metadata={"description": "Base32, for typing into an authenticator app"})
+    otpauth_uri = fields.String(metadata={"description": "otpauth://totp/…, in the QR code"})
+    qr_svg = fields.String(metadata={"description": "The QR code, an SVG document"})
+
+
+class CodeSchema(Schema):
+    code = Text(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Six digits from the app, or a recovery code"},
+    )
+
+
+class RecoveryCodesSchema(Schema):
+    recovery_codes = fields.List(
+        fields.String(), metadata={"description": "Ten codes, each works once; shown this once"}
+    )
+
+
+class MfaLoginSchema(CodeSchema):
+    mfa_token = Text(
+        required=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "From the login's 401 mfa_required answer"},
+    )
+
+
 class VerifyEmailSchema(Schema):
     token = Text(required=True, validate=LINK_TOKEN, metadata={"description": "From the link"})
 
@@ -224,6 +252,10 @@ class TokenClaimsSchema(Schema):
     sid = fields.String()
     fresh = fields.Boolean()
     roles = fields.List(fields.String())
+    amr = fields.List(
+        fields.String(),
+        metadata={"description": "How the login proved who the user is (RFC 8176)"},
+    )
     csrf = fields.String(metadata={"description": "Present in cookie mode"})
 
 
@@ -246,6 +278,73 @@ class NotePatchSchema(Schema):
     body = Text(validate=validate.Length(max=10_000))
 
 
+# Passkeys (api/routes/passkeys.py). The WebAuthn objects travel in
+# py_webauthn's JSON encoding: binary fields as base64url strings.
+CREDENTIAL_DOC = (
+    "The PublicKeyCredential the browser answered, as its toJSON() gives it "
+    "(binary fields base64url)"
+)
+
+
+class PasskeySchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    created_at = UTCDateTime()
+    last_used_at = UTCDateTime(
+        allow_none=True, metadata={"description": "The last login with it; null before the first"}
+    )
+
+
+class PasskeyCreateSchema(Schema):
+    name = Text(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "For the user's own list, such as 'Phone'"},
+    )
+    credential = fields.Dict(
+        required=True, metadata={"description": "navigator.credentials.create(): " + CREDENTIAL_DOC}
+    )
+
+
+class PasskeyCreationOptionsSchema(Schema):
+    """navigator.credentials.create()'s publicKey (PublicKeyCredentialCreationOptionsJSON)."""
+
+    rp = fields.Dict()
+    user = fields.Dict(metadata={"description": "`id`: the user handle, base64url"})
+    challenge = fields.String()
+    pubKeyCredParams = fields.List(fields.Dict())
+    timeout = fields.Integer()
+    excludeCredentials = fields.List(fields.Dict())
+    authenticatorSelection = fields.Dict()
+    attestation = fields.String()
+
+
+class PasskeyRequestOptionsSchema(Schema):
+    """navigator.credentials.get()'s publicKey (PublicKeyCredentialRequestOptionsJSON)."""
+
+    challenge = fields.String()
+    timeout = fields.Integer()
+    rpId = fields.String()
+    allowCredentials = fields.List(fields.Dict())
+    userVerification = fields.String()
+
+
+class PasskeyLoginOptionsSchema(Schema):
+    """No field: any passkey of this site may answer."""
+
+
+class PasskeyChallengeSchema(Schema):
+    challenge_id = fields.String(metadata={"description": "Send it back with the credential"})
+    options = fields.Nested(PasskeyRequestOptionsSchema)
+
+
+class PasskeyLoginSchema(Schema):
+    challenge_id = Text(required=True, validate=validate.Length(min=1, max=64))
+    credential = fields.Dict(
+        required=True, metadata={"description": "navigator.credentials.get(): " + CREDENTIAL_DOC}
+    )
+
+
 ROLES = ("user", "admin")
 # Ids are 32-bit integers in PostgreSQL: a larger id in a URL matches no route (404).
 MAX_ID = 2**31 - 1
@@ -265,6 +364,11 @@ EVENT_TYPES = (
     "email_changed",
     "password_reset_requested",
     "password_reset",
+    "mfa_enabled",
+    "mfa_disabled",
+    "mfa_failed",
+    "passkey_added",
+    "passkey_removed",
 )
 
 
@@ -361,4 +465,11 @@ class ErrorSchema(Schema):
             "description": "Validation errors by field: a list of messages, or for "
             "list and nested fields, messages by item index or name"
         },
+    )
+    mfa_token = fields.String(
+        metadata={"description": "With `mfa_required` only: send it to /api/auth/mfa with a code"}
+    )
+    methods = fields.List(
+        fields.String(),
+        metadata={"description": "With `mfa_required` only: the second factors the user has"},
     )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.accounts import events, mails, one_time_tokens, users
 from api.accounts.one_time_tokens import RESET_PASSWORD, VERIFY_EMAIL
-from api.auth import sessions
+from api.auth import mfa_challenges, sessions
 from api.extensions import db
 
 
@@ -145,7 +145,9 @@ def reset_password(token, new_password):
 
 
 def forget_links(user):
-    """A new password ends every link of the user, and any change of address
-    asked for (perhaps by whoever the password change shuts out)."""
+    """A new password ends every link of the user, any change of address
+    asked for (perhaps by whoever the password change shuts out), and any
+    login waiting for its second factor with the old password."""
     one_time_tokens.revoke_all(user.id)
+    mfa_challenges.revoke_all(user.id)
     user.pending_email = None

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask_smorest import abort
-from sqlalchemy import JSON, DateTime, Index, String, func, select
+from sqlalchemy import JSON, DateTime, Index, String, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,15 +29,15 @@ class User(db.Model):
     # An address asked for by PUT /api/me/email: it replaces `email` only once
     # its link is opened, so a typo or a stolen session cannot take the account's mail.
     pending_email: Mapped[str | None] = mapped_column(String(254))
+    # TOTP is on (api/auth/totp.py): a password login then needs a code too.
+    # Kept here, not derived, so that the token check reads it with the user.
+    mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     # Usernames and addresses are unique whatever their case: "Bob" cannot shadow "bob".
     __table_args__ = (
         Index("uq_users_username_lower", func.lower(username), unique=True),
         Index("uq_users_email_lower", func.lower(email), unique=True),
     )
-
-    # No second factor exists yet: the user body says so (issue 14 adds them).
-    mfa_enabled = False
 
 
 def find_by_username(username):

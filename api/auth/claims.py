@@ -14,6 +14,25 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid
 FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c")
 
 
+# RFC 8176 authentication methods, as the access tokens' `amr` says them.
+AMR_PASSWORD = ("pwd",)
+AMR_PASSWORD_AND_OTP = ("pwd", "otp", "mfa")
+# A passkey with user verification: a key held by hardware ("hwk") or synced
+# by software ("swk"), unlocked by its user ("user": PIN or biometrics).
+PASSKEY_USER_VERIFIED = "user"
+
+
+def passkey_amr(synced):
+    return ("swk" if synced else "hwk", PASSKEY_USER_VERIFIED)
+
+
+def is_multi_factor(amr):
+    """Two factors proved this login: password and code, or a passkey that
+    is something held and was unlocked by something known or inherent."""
+    methods = set(amr or ())
+    return "mfa" in methods or (PASSKEY_USER_VERIFIED in methods and bool(methods & {"hwk", "swk"}))
+
+
 def lifetimes():
     config = current_app.config
     return {

@@ -32,22 +32,25 @@ from sqlalchemy import bindparam, select
 from api.accounts import users
 from api.accounts.users import User
 from api.auth import parse_cache, revocation, sessions
-from api.auth.claims import check_token_shape
+from api.auth.claims import check_token_shape, is_multi_factor
 from api.auth.sessions import LoginSession
 from api.database import read_row
 from api.extensions import jwt
 from api.schemas import MAX_ID
-from api.web.errors import token_error
+from api.web.errors import bearer_challenge, token_error
 
 
-def token_required(refresh=False, fresh=False):
-    """A valid access token (or refresh token, `refresh=True`; from a password
-    login, `fresh=True`) whose user and session are live; else 401."""
+def token_required(refresh=False, fresh=False, mfa=False):
+    """A valid access token (or refresh token, `refresh=True`; straight from a
+    login, `fresh=True`) whose user and session are live; else 401.
+    `mfa=True`: from a login that proved two factors (see `require_mfa`)."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             verify_jwt_in_request(refresh=refresh, fresh=fresh, locations=token_locations(refresh))
+            if mfa:
+                require_mfa()
             return current_app.ensure_sync(view)(*args, **kwargs)
 
         return wrapper
@@ -55,8 +58,23 @@ def token_required(refresh=False, fresh=False):
     return decorator
 
 
-def roles_required(*roles):
+def require_mfa():
+    """403 unless the token's login proved two factors (password and code, or
+    a user-verified passkey). The contract has no code of its own for it; the
+    challenge is RFC 9470's step-up, so a client knows to log in again with
+    a second factor rather than ask for a role."""
+    if not is_multi_factor(get_jwt().get("amr")):
+        abort(
+            403,
+            message="This needs a login with a second factor (a code or a passkey).",
+            headers=bearer_challenge("insufficient_user_authentication"),
+        )
+
+
+def roles_required(*roles, mfa_setting=None):
     """An access token whose user holds every one of `roles`; else 403.
+    `mfa_setting`: the name of a setting that, when true, also demands a
+    login with a second factor (`require_mfa`).
 
     The user's stored roles decide, not the token's claim: a demotion revokes
     the user's sessions at once anyway (api/routes/admin.py), and this way a
@@ -69,6 +87,8 @@ def roles_required(*roles):
         def wrapper(*args, **kwargs):
             if not set(roles) <= set(get_current_user().roles):
                 abort(403, message="You may not do this.")
+            if mfa_setting and current_app.config[mfa_setting]:
+                require_mfa()
             return current_app.ensure_sync(view)(*args, **kwargs)
 
         return wrapper
@@ -139,8 +159,7 @@ class TokenUser:
     created_at: datetime
     email: str | None
     email_verified: bool
-    # No second factor exists yet (as User.mfa_enabled).
-    mfa_enabled = False
+    mfa_enabled: bool
 
 
 @dataclass(frozen=True)
@@ -160,7 +179,16 @@ def _statements():
     building one costs more than running it."""
     users, sessions = User.__table__, LoginSession.__table__
     # What a TokenUser holds, and `disabled`, which refuses the token.
-    names = ("id", "username", "roles", "created_at", "email", "email_verified", "disabled")
+    names = (
+        "id",
+        "username",
+        "roles",
+        "created_at",
+        "email",
+        "email_verified",
+        "mfa_enabled",
+        "disabled",
+    )
     columns = [users.c[name] for name in names]
     user_by_id = select(*columns).where(users.c.id == bindparam("user_id"))
     session_matches = (sessions.c.user_id == users.c.id) & (
@@ -196,7 +224,15 @@ def _token_user(row):
     """A TokenUser from a row, or None when the user is gone or disabled."""
     if row is None or row.disabled:
         return None
-    return TokenUser(row.id, row.username, row.roles, row.created_at, row.email, row.email_verified)
+    return TokenUser(
+        row.id,
+        row.username,
+        row.roles,
+        row.created_at,
+        row.email,
+        row.email_verified,
+        row.mfa_enabled,
+    )
 
 
 def parse_user_id(sub):

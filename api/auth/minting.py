@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import jwt as pyjwt
 from flask import current_app
 
-from api.auth.claims import TYP_BY_TYPE, lifetimes
+from api.auth.claims import AMR_PASSWORD, TYP_BY_TYPE, lifetimes
 from api.clock import utcnow
 
 
@@ -35,17 +35,20 @@ def new_session_id():
     return uuid.uuid4().hex
 
 
-def issue_pair(user, sid, fresh, cookies=False):
+def issue_pair(user, sid, fresh, cookies=False, amr=AMR_PASSWORD):
     """An access and a refresh token for one login session (`sid`).
 
     `cookies`: the tokens will travel in cookies, so they carry the `csrf`
-    value that unsafe requests must echo in X-CSRF-TOKEN.
+    value that unsafe requests must echo in X-CSRF-TOKEN. `amr`: how the
+    login proved who the user is (RFC 8176); the refresh token keeps it for
+    the access tokens its rotations mint.
     """
     seconds = lifetimes()
     now = int(utcnow().timestamp())
     csrf = (str(uuid.uuid4()), str(uuid.uuid4())) if cookies else (None, None)
-    access = {"fresh": fresh, "roles": list(user.roles)}
-    refresh = _claims(user, sid, "refresh", now, seconds["refresh"], {}, csrf[1])
+    amr = list(amr)
+    access = {"fresh": fresh, "roles": list(user.roles), "amr": amr}
+    refresh = _claims(user, sid, "refresh", now, seconds["refresh"], {"amr": amr}, csrf[1])
     return TokenPair(
         access_token=_sign(_claims(user, sid, "access", now, seconds["access"], access, csrf[0])),
         refresh_token=_sign(refresh),

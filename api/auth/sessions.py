@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.accounts import events
 from api.auth import minting
+from api.auth.claims import AMR_PASSWORD
 from api.auth.revocation import store
 from api.clock import as_utc, from_timestamp, utcnow
 from api.extensions import db
@@ -57,24 +58,27 @@ class RotatedRefreshToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-def start(user, cookies):
-    """A new login session and its first, fresh, token pair."""
+def start(user, cookies, amr=AMR_PASSWORD, method="password"):
+    """A new login session and its first, fresh, token pair. `amr`: how the
+    user proved who they are; `method`: the login event's name for it."""
     sid = minting.new_session_id()
-    pair = minting.issue_pair(user, sid, fresh=True, cookies=cookies)
-    _open(user, sid, pair)
+    pair = minting.issue_pair(user, sid, fresh=True, cookies=cookies, amr=amr)
+    _open(user, sid, pair, method)
     return pair
 
 
 def refresh(user, claims, cookies):
     """The next pair of the presented refresh token's session (`claims`), in
-    place of it. The session carries on: only a password login is fresh."""
-    pair = minting.issue_pair(user, claims["sid"], fresh=False, cookies=cookies)
+    place of it. The session carries on: only a login is fresh. Refresh
+    tokens minted before `amr` existed came from password logins."""
+    amr = claims.get("amr") or AMR_PASSWORD
+    pair = minting.issue_pair(user, claims["sid"], fresh=False, cookies=cookies, amr=amr)
     _rotate(claims, pair)
     REFRESHES.labels("ok").inc()
     return pair
 
 
-def _open(user, sid, pair):
+def _open(user, sid, pair, method):
     now = utcnow()
     ip, user_agent = events.client()
     db.session.add(
@@ -89,7 +93,7 @@ def _open(user, sid, pair):
             expires_at=from_timestamp(pair.refresh_exp),
         )
     )
-    events.record("login", user.id, sid, method="password")
+    events.record("login", user.id, sid, method=method)
     db.session.commit()
 
 

@@ -5,6 +5,7 @@
     me.py          /api/me, /api/me/password, /api/me/events
     email.py       /api/auth/email/verify, /api/me/email, /api/me/email/verification,
                    /api/auth/password/forgot, /api/auth/password/reset
+    mfa.py         /api/me/mfa/totp, totp/confirm, recovery-codes; /api/auth/mfa
     notes.py       /api/notes (the example of an owner-scoped resource)
     admin.py       /api/admin/users
     health.py      /api/health, /api/health/live, /api/health/ready
@@ -26,6 +27,7 @@ from api.routes import (  # noqa: F401
     email,
     health,
     me,
+    mfa,
     notes,
     pages,
     sessions,

@@ -22,10 +22,13 @@ from api.schemas import (
 from api.web.openapi import AUTH_DOC, READ_AUTH_DOC
 from api.web.pagination import PageQuerySchema, paginate
 
+# ADMIN_MFA_REQUIRED: administrators must have logged in with a second factor.
+admin_required = roles_required("admin", mfa_setting="ADMIN_MFA_REQUIRED")
+
 
 @groups.admin.get("/api/admin/users")
 @groups.admin.doc(**READ_AUTH_DOC)
-@roles_required("admin")
+@admin_required
 @groups.admin.arguments(UserQuerySchema, location="query", as_kwargs=True)
 @groups.admin.arguments(PageQuerySchema, location="query", as_kwargs=True)
 @groups.admin.response(200, AdminUserSchema(many=True))
@@ -41,7 +44,7 @@ def list_users(page, per_page, username=None):
 
 @groups.admin.patch(f"/api/admin/users/<int(max={MAX_ID}):user_id>")
 @groups.admin.doc(**AUTH_DOC)
-@roles_required("admin")
+@admin_required
 @groups.admin.arguments(AdminUserPatchSchema)
 @groups.admin.response(200, AdminUserSchema)
 def update_user(data, user_id):
@@ -76,7 +79,7 @@ def record_changes(user, data):
 
 @groups.admin.get("/api/admin/events")
 @groups.admin.doc(**READ_AUTH_DOC)
-@roles_required("admin")
+@admin_required
 @groups.admin.arguments(AdminEventQuerySchema, location="query", as_kwargs=True)
 @groups.admin.arguments(PageQuerySchema, location="query", as_kwargs=True)
 @groups.admin.response(200, AdminSecurityEventSchema(many=True))

@@ -6,7 +6,7 @@ from flask_jwt_extended import get_current_user, get_jwt, get_jwt_request_locati
 from flask_smorest import abort
 
 from api.accounts import events, users
-from api.auth import sessions
+from api.auth import mfa_challenges, sessions
 from api.auth.cookies import clear_cookies_if_sent, cookie_session
 from api.auth.identity import token_required
 from api.extensions import db
@@ -38,8 +38,9 @@ def register(data):
 @groups.login.response(200, TokenPairSchema)
 @limits.credentials
 def login(credentials):
-    """Log in with a password; the token pair comes in the body."""
-    return sessions.start(check_credentials(credentials), cookies=False)
+    """Log in with a password; the token pair comes in the body. With TOTP on:
+    `401 mfa_required` and an `mfa_token` for /api/auth/mfa."""
+    return sessions.start(check_credentials(credentials, cookies=False), cookies=False)
 
 
 @groups.login.post("/api/auth/cookie/login")
@@ -47,17 +48,20 @@ def login(credentials):
 @groups.login.response(200, CookieSessionSchema)
 @limits.credentials
 def cookie_login(credentials):
-    """Log in with a password; the tokens come in httpOnly cookies."""
-    user = check_credentials(credentials)
+    """Log in with a password; the tokens come in httpOnly cookies. With TOTP
+    on: `401 mfa_required` and an `mfa_token` for /api/auth/mfa."""
+    user = check_credentials(credentials, cookies=True)
     return cookie_session(user, sessions.start(user, cookies=True))
 
 
-def check_credentials(credentials):
+def check_credentials(credentials, cookies):
     attempt = users.authenticate(credentials["username"], credentials["password"])
     metrics.LOGINS.labels("failed" if attempt.user is None else "ok").inc()
     if attempt.user is None:
         events.record_alone("login_failed", attempt.account_id, reason=attempt.failure)
         abort(401, error="invalid_credentials", message="Wrong username or password.")
+    if attempt.user.mfa_enabled:
+        mfa_challenges.demand(attempt.user, cookies)
     return attempt.user
 
 

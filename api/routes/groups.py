@@ -13,8 +13,22 @@ resources = Blueprint("resources", __name__, description="Protected resources")
 account = Blueprint("account", __name__, description="Sessions and password")
 email = Blueprint("email", __name__, description="Email address and password recovery")
 notes = Blueprint("notes", __name__, description="The caller's notes")
+mfa = Blueprint("mfa", __name__, description="Second factor: TOTP and recovery codes")
+passkeys = Blueprint("passkeys", __name__, description="Passkeys (WebAuthn)")
 admin = Blueprint("admin", __name__, description="User administration")
 health = Blueprint("health", __name__, description="Health")
 jwks = Blueprint("jwks", __name__, description="Verification keys")
 
-GROUPS = (login, refresh, resources, account, email, notes, admin, health, jwks)
+GROUPS = (
+    login,
+    refresh,
+    resources,
+    account,
+    email,
+    mfa,
+    passkeys,
+    notes,
+    admin,
+    health,
+    jwks,
+)

@@ -72,6 +72,7 @@ def handle_http_exception(exc):
         data.get("message", default_message),
         details=_details(data.get("messages")) if status == 422 else None,
         headers=headers,
+        extra=data.get("extra"),
     )
 
 

@@ -59,6 +59,19 @@ def credentials(view):
     return per_address(per_username(view))
 
 
+def second_factor(username_of):
+    """The credential budgets again, for a code sent after a right password:
+    the caller's address, and the account whose login it finishes
+    (`username_of()`, shared with that username's password guesses), so a
+    stolen password buys no more guesses at the code than at a password."""
+    per_account = limiter.shared_limit(
+        login_limit,
+        scope="credentials-user",
+        key_func=lambda: f"username:{(username_of() or '').lower()[:64]}",
+    )
+    return lambda view: per_address(per_account(view))
+
+
 # Every route that mails someone (a reset, a verification, a change of
 # address) shares one budget per client address and one per address mailed:
 # nobody can flood a mailbox, nor make this server a spammer's relay.

@@ -40,7 +40,7 @@ REUSE_DETECTIONS = Counter(
 REVOCATIONS = Counter(
     "jwt_api_session_revocations",
     "Login sessions revoked, by reason "
-    "(logout, user, password_change, password_reset, admin, reuse).",
+    "(logout, user, password_change, password_reset, admin, mfa_reset, reuse).",
     ["reason"],
 )
 SECURITY_EVENTS = Counter("jwt_api_security_events", "Security events recorded, by type.", ["type"])
@@ -49,6 +49,12 @@ MAILS = Counter(
     "Mails, by outcome (queued: committed to the outbox; sent; retried: an attempt "
     "failed and another is scheduled; given_up: past MAIL_RETRY_HORIZON).",
     ["outcome"],
+)
+SECOND_FACTORS = Counter(
+    "jwt_api_second_factors",
+    "Second-factor and passkey checks, by method (totp, recovery_code, passkey) "
+    "and result (ok, failed).",
+    ["method", "result"],
 )
 RATE_LIMIT_HITS = Counter(
     "jwt_api_rate_limit_hits", "Requests refused by a rate limit, by route.", ["route"]
@@ -61,10 +67,21 @@ for _result in ("ok", "failed"):
     LOGINS.labels(_result)
 for _result in ("ok", "superseded", "reused", "revoked", "expired"):
     REFRESHES.labels(_result)
-for _reason in ("logout", "user", "password_change", "password_reset", "admin", "reuse"):
+for _reason in (
+    "logout",
+    "user",
+    "password_change",
+    "password_reset",
+    "admin",
+    "mfa_reset",
+    "reuse",
+):
     REVOCATIONS.labels(_reason)
 for _outcome in ("queued", "sent", "retried", "given_up"):
     MAILS.labels(_outcome)
+for _method in ("totp", "recovery_code", "passkey"):
+    for _result in ("ok", "failed"):
+        SECOND_FACTORS.labels(_method, _result)
 
 blp = Blueprint("metrics", __name__)
 

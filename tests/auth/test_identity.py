@@ -9,7 +9,10 @@ from tests.helpers import PASSWORD, USER_FIELDS, assert_error, bearer, claims_of
 BOTH = {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid"}
 
 
-ACCESS = BOTH | {"fresh", "roles"}
+# `amr` (RFC 8176) on both: the refresh token carries it to the access
+# tokens its rotations mint.
+ACCESS = BOTH | {"fresh", "roles", "amr"}
+REFRESH = BOTH | {"amr"}
 
 
 def test_me_with_bearer(auth, client):
@@ -31,6 +34,7 @@ def test_token_shows_claims(auth, client):
     assert claims["sub"] == str(user["id"])
     assert claims["type"] == "access"
     assert claims["roles"] == ["user"]
+    assert claims["amr"] == ["pwd"]
     assert claims["iss"] == "flask-jwt-api" and claims["aud"] == "flask-jwt-api"
     assert claims["exp"] - claims["iat"] == 60
     assert claims["nbf"] == claims["iat"]
@@ -43,7 +47,8 @@ def test_access_and_refresh_headers(auth):
     refresh = claims_of(pair["refresh_token"])
     assert refresh["type"] == "refresh"
     assert refresh["exp"] - refresh["iat"] == 14 * 24 * 3600
-    assert set(refresh) == BOTH
+    assert set(refresh) == REFRESH
+    assert refresh["amr"] == ["pwd"]
 
 
 def test_cookie_mode_tokens_add_csrf_only(auth, client):
@@ -52,7 +57,7 @@ def test_cookie_mode_tokens_add_csrf_only(auth, client):
     access = claims_of(client.get_cookie("access_token_cookie").value)
     refresh = claims_of(client.get_cookie("refresh_token_cookie", path="/api/auth").value)
     assert set(access) == ACCESS | {"csrf"}
-    assert set(refresh) == BOTH | {"csrf"}
+    assert set(refresh) == REFRESH | {"csrf"}
     assert access["csrf"] == session["csrf_access_token"]
     assert refresh["csrf"] == session["csrf_refresh_token"]
 

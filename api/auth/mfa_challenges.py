@@ -1,0 +1,147 @@
+"""The step between a right password and a second factor: the mfa token.
+
+A password login of a user with TOTP on answers `401 mfa_required` with an
+mfa token instead of tokens (CONTRACT.md). The token is 256 random bits,
+opaque (not a JWT, so no route takes it as a bearer token), kept only as its
+SHA-256, and says which login it finishes (body or cookies). It lives five
+minutes, works once (taken by deleting its row: of two concurrent uses, one
+wins), and dies after five wrong codes, so that a stolen password buys at
+most five guesses per login, within the login's rate limits.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask_smorest import abort
+from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.accounts import events, users
+from api.auth import totp
+from api.clock import as_utc, utcnow
+from api.extensions import db
+from api.web.metrics import SECOND_FACTORS
+
+LIFETIME = timedelta(minutes=5)
+MAX_FAILURES = 5
+METHODS = [totp.TOTP, totp.RECOVERY_CODE]
+
+
+class MfaChallenge(db.Model):
+    __tablename__ = "mfa_challenges"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The login it finishes answers in cookies (True) or in the body.
+    cookies: Mapped[bool]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def demand(user, cookies):
+    """Answer a right password with `401 mfa_required` and a new mfa token."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(
+        MfaChallenge(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            cookies=cookies,
+            failures=0,
+            created_at=now,
+            expires_at=now + LIFETIME,
+        )
+    )
+    db.session.commit()
+    abort(
+        401,
+        error="mfa_required",
+        message="A second factor is needed: send a code with the mfa token to /api/auth/mfa.",
+        extra={"mfa_token": token, "methods": METHODS},
+    )
+
+
+def token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def username_of(token):
+    """The username an mfa token was issued to, or None: the key of the
+    account's rate limit (api/web/limits.py)."""
+    return db.session.scalar(
+        select(users.User.username)
+        .join(MfaChallenge, MfaChallenge.user_id == users.User.id)
+        .where(MfaChallenge.token_hash == token_hash(token))
+    )
+
+
+def finish(token, code):
+    """The user and transport of the login that `token` started, once `code`
+    is a right second factor: (user, cookies, method). The token is used up
+    in the caller's transaction, which opens the session. A wrong code is
+    counted and committed, then refused."""
+    challenge = _live_challenge(token)
+    user = users.lock(challenge.user_id)
+    if user is None or user.disabled:
+        _refuse_token("The mfa token is no longer valid; log in again.")
+    method = totp.check_code(user.id, code)
+    if method is None:
+        _count_failure(challenge, user, totp.kind_of(code))
+    taken = db.session.execute(
+        delete(MfaChallenge).where(
+            MfaChallenge.token_hash == challenge.token_hash,
+            MfaChallenge.failures < MAX_FAILURES,
+        )
+    )
+    if taken.rowcount != 1:  # another request used it first, or it died meanwhile
+        db.session.rollback()
+        _refuse_token("The mfa token was already used; log in again.")
+    SECOND_FACTORS.labels(method, "ok").inc()
+    return user, challenge.cookies, method
+
+
+def _live_challenge(token):
+    challenge = db.session.get(MfaChallenge, token_hash(token))
+    if challenge is None or challenge.failures >= MAX_FAILURES:
+        _refuse_token("The mfa token is unknown, used, or dead after too many wrong codes.")
+    if as_utc(challenge.expires_at) <= utcnow():
+        abort(401, error="token_expired", message="The mfa token has expired; log in again.")
+    return challenge
+
+
+def _count_failure(challenge, user, kind):
+    """Count a wrong code against the token (it dies at the fifth), record
+    it, commit, and refuse."""
+    db.session.rollback()  # nothing of the attempt but its count is kept
+    db.session.execute(
+        update(MfaChallenge)
+        .where(MfaChallenge.token_hash == challenge.token_hash)
+        .values(failures=MfaChallenge.failures + 1)
+    )
+    events.record("mfa_failed", user.id, None, step="login", method=kind)
+    db.session.commit()
+    SECOND_FACTORS.labels(kind, "failed").inc()
+    abort_invalid_code()
+
+
+def abort_invalid_code():
+    abort(400, error="invalid_code", message="The code is wrong, already used, or out of date.")
+
+
+def _refuse_token(message):
+    abort(401, error="invalid_token", message=message)
+
+
+def revoke_all(user_id):
+    """The user's pending mfa tokens die (a new password, factors reset);
+    pending until the caller commits."""
+    db.session.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user_id))
+
+
+def prune():
+    """Forget expired mfa tokens; returns how many."""
+    gone = db.session.execute(delete(MfaChallenge).where(MfaChallenge.expires_at < utcnow()))
+    db.session.commit()
+    return gone.rowcount

@@ -1,0 +1,221 @@
+"""TOTP (RFC 6238) and recovery codes: the second factor after a password.
+
+The secret is kept encrypted under ENCRYPTION_KEYS (api/encryption.py), never
+under the JWT key: a leaked database alone gives no codes. A code is accepted
+for the current 30 s step or one either side (RFC 6238 §5.2 allows a step of
+drift), and only for a step after the last one accepted: the step is
+advanced by one conditional UPDATE, so the same code presented twice, on two
+workers or two instances at once, is accepted once.
+
+Recovery codes are 80 random bits each and kept as SHA-256 hashes (as the
+links' tokens are: nothing to guess, so a fast hash); one is used up by
+deleting its row, so it too works once.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import pyotp
+import segno
+from flask import current_app
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api import encryption
+from api.clock import utcnow
+from api.extensions import db
+
+DIGITS = 6
+PERIOD = 30
+DRIFT_STEPS = 1
+RECOVERY_CODE_COUNT = 10
+TOTP = "totp"
+RECOVERY_CODE = "recovery_code"
+
+
+class TotpCredential(db.Model):
+    """A user's TOTP: the secret in use (TOTP is on), and one being enrolled.
+
+    An enrolment belongs to the login session that started it: only a token
+    of that session confirms it (CONTRACT.md), so a second session (a thief's
+    or another tab's) cannot finish it with a code of its own app.
+    """
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str | None] = mapped_column(Text)  # encrypted
+    # The last step a code was accepted for: no code of it or before it again.
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_secret: Mapped[str | None] = mapped_column(Text)  # encrypted
+    pending_session_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class RecoveryCode(db.Model):
+    __tablename__ = "recovery_codes"
+    __table_args__ = (db.Index("ix_recovery_codes_user_id_code_hash", "user_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+
+
+def start_enrolment(user, session_id):
+    """A new pending secret for `user` (a TokenUser), owned by this session;
+    pending until the caller commits. TOTP in use, if any, stays on until
+    the new secret is confirmed."""
+    secret = pyotp.random_base32()
+    credential = db.session.get(TotpCredential, user.id) or TotpCredential(user_id=user.id)
+    credential.pending_secret = encryption.encrypt(secret)
+    credential.pending_session_id = session_id
+    db.session.add(credential)
+    uri = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD).provisioning_uri(
+        name=user.username, issuer_name=current_app.config["APP_NAME"]
+    )
+    return {"secret": secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)}
+
+
+def qr_svg(text):
+    """The QR code of `text` as a standalone SVG document."""
+    return segno.make(text, error="m").svg_inline(scale=4, border=4)
+
+
+def pending_secret(user_id, session_id):
+    """The secret this session is enrolling, or None."""
+    credential = db.session.get(TotpCredential, user_id)
+    if credential is None or credential.pending_secret is None:
+        return None
+    if not hmac.compare_digest(credential.pending_session_id or "", session_id):
+        return None
+    return encryption.decrypt(credential.pending_secret)
+
+
+def confirm(user, session_id, code):
+    """Turn TOTP on with the secret this session is enrolling, if `code` is
+    one of its codes: returns the new recovery codes (pending until the caller
+    commits), or None for a wrong code. `user`: the locked User."""
+    secret = pending_secret(user.id, session_id)
+    step = matching_step(secret, code)
+    if step is None:
+        return None
+    credential = db.session.get(TotpCredential, user.id)
+    credential.secret = credential.pending_secret
+    credential.pending_secret = credential.pending_session_id = None
+    credential.last_step = step
+    credential.enabled_at = utcnow()
+    user.mfa_enabled = True
+    return replace_recovery_codes(user.id)
+
+
+def matching_step(secret, code):
+    """The time step `code` is the code of, within the drift allowed; or None."""
+    if secret is None or not is_totp_code(code):
+        return None
+    totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
+    now = totp.timecode(utcnow())
+    for step in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def is_totp_code(code):
+    return len(code) == DIGITS and code.isascii() and code.isdigit()
+
+
+def kind_of(code):
+    """What a code looks like: six digits are a TOTP code, anything else a
+    recovery code."""
+    return TOTP if is_totp_code(code) else RECOVERY_CODE
+
+
+def check_code(user_id, code):
+    """Use up `code`, a TOTP or a recovery code of the user's: returns which
+    kind it was (TOTP or RECOVERY_CODE), or None when it is wrong, reused or
+    out of the window. Pending until the caller commits."""
+    if kind_of(code) == TOTP:
+        return TOTP if _use_totp_step(user_id, code) else None
+    return RECOVERY_CODE if _use_recovery_code(user_id, code) else None
+
+
+def _use_totp_step(user_id, code):
+    secret = db.session.scalar(
+        select(TotpCredential.secret).where(TotpCredential.user_id == user_id)
+    )
+    step = matching_step(encryption.decrypt(secret) if secret else None, code)
+    if step is None:
+        return False
+    # Compare-and-set: of two requests with the same code, one moves the step.
+    advanced = db.session.execute(
+        update(TotpCredential)
+        .where(TotpCredential.user_id == user_id, TotpCredential.last_step < step)
+        .values(last_step=step)
+    )
+    return advanced.rowcount == 1
+
+
+def _use_recovery_code(user_id, code):
+    used = db.session.execute(
+        delete(RecoveryCode).where(
+            RecoveryCode.user_id == user_id,
+            RecoveryCode.code_hash == recovery_code_hash(code),
+        )
+    )
+    return used.rowcount == 1
+
+
+def replace_recovery_codes(user_id):
+    """A new set of recovery codes in place of the old; returns them, the
+    only time they are seen. Pending until the caller commits."""
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    db.session.add_all(
+        RecoveryCode(user_id=user_id, code_hash=recovery_code_hash(code)) for code in codes
+    )
+    return codes
+
+
+def new_recovery_code():
+    """80 random bits as 16 base32 letters, in four groups to read and type."""
+    text = base64.b32encode(secrets.token_bytes(10)).decode().lower()
+    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
+
+
+def recovery_code_hash(code):
+    """Typed as shown, in capitals, or without the dashes: the same code."""
+    canonical = "".join(char for char in code.lower() if char.isalnum())
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def is_on(user_id):
+    credential = db.session.get(TotpCredential, user_id)
+    return credential is not None and credential.secret is not None
+
+
+def turn_off(user):
+    """TOTP off and its recovery codes gone; pending until the caller commits.
+    `user`: the locked User."""
+    db.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user.id))
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    user.mfa_enabled = False
+
+
+def rotate_secrets():
+    """Re-encrypt every stored secret under the newest ENCRYPTION_KEYS key
+    (after a new key is put first), so that older keys can then be removed.
+    Returns how many secrets were re-encrypted."""
+    count = 0
+    for credential in db.session.scalars(select(TotpCredential)):
+        for field in ("secret", "pending_secret"):
+            value = getattr(credential, field)
+            if value is not None:
+                setattr(credential, field, encryption.rotate(value))
+                count += 1
+    db.session.commit()
+    return count
