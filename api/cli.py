@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from api import encryption
 from api.accounts import events, mail_delivery, one_time_tokens, outbox, users
 from api.accounts.passwords import passwords
-from api.auth import sessions
+from api.auth import mfa_challenges, sessions, totp
 from api.auth.key_files import (
     ASYMMETRIC_ALGORITHMS,
     MIN_RSA_BITS,
@@ -127,6 +127,15 @@ def generate_encryption_key():
     click.echo(encryption.ROTATION_HINT, err=True)
 
 
+@encryption_cli.command("rotate")
+def rotate_encryption():
+    """Re-encrypt every stored secret (TOTP secrets, mails not yet sent)
+    under the first key of ENCRYPTION_KEYS; then older keys can go."""
+    secrets = totp.rotate_secrets()
+    mails = outbox.rotate_bodies()
+    click.echo(f"Re-encrypted {secrets} TOTP secrets and {mails} mail bodies under the newest key.")
+
+
 users_cli = AppGroup("users", help="Manage users.")
 
 
@@ -161,9 +170,11 @@ sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 
 @sessions_cli.command("prune")
 def prune():
-    """Forget ended sessions and expired rotated refresh tokens (run it daily)."""
+    """Forget ended sessions, expired rotated refresh tokens, and expired
+    mfa tokens (run it daily)."""
     tokens, ended = sessions.prune()
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
+    click.echo(f"Pruned {mfa_challenges.prune()} expired mfa tokens.")
 
 
 events_cli = AppGroup("events", help="Manage security events.")

@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from sqlalchemy import select
+
 from api import create_app, encryption
+from api.accounts import outbox, users
+from api.accounts.outbox import OutboxMail
+from api.auth import totp
+from api.auth.totp import TotpCredential
 from api.encryption import DecryptionError, EncryptionConfigError, new_key
+from api.extensions import db
+from tests.helpers import totp_code
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIL_BODY = "Reset your password: https://app.example.org/reset-password?token=abc123 ✓"
@@ -157,3 +165,29 @@ def test_module_prints_a_usable_key_without_the_app():
     for key in keys:
         Fernet(key)
     assert "keep the old keys" in first.stderr
+
+
+def test_rotate_re_encrypts_totp_secrets_and_waiting_mails_under_the_newest_key(
+    make_app, tmp_path
+):
+    old, new = new_key(), new_key()
+    database = f"sqlite:///{tmp_path / 'rotate.db'}"
+    before = make_app(SQLALCHEMY_DATABASE_URI=database, ENCRYPTION_KEYS=[old])
+    with before.app_context():
+        user = users.register("rotated", "password123", email="rotated@example.org")  # a mail waits
+        enrolment = totp.start_enrolment(user, "session-1")
+        db.session.commit()
+        assert totp.confirm(user, "session-1", totp_code(enrolment["secret"])) is not None
+        db.session.commit()
+        user_id = user.id
+    rotating = make_app(SQLALCHEMY_DATABASE_URI=database, ENCRYPTION_KEYS=[new, old])
+    result = rotating.test_cli_runner().invoke(args=["encryption", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "Re-encrypted 1 TOTP secrets and 1 mail bodies" in result.output
+    # The old key is gone: everything it encrypted is readable all the same.
+    after = make_app(SQLALCHEMY_DATABASE_URI=database, ENCRYPTION_KEYS=[new])
+    with after.app_context():
+        stored = db.session.get(TotpCredential, user_id)
+        assert encryption.decrypt(stored.secret) == enrolment["secret"]
+        mail = db.session.scalars(select(OutboxMail)).one()
+        assert "rotated" in outbox.body_parts(mail.body)[0]

@@ -20,12 +20,12 @@ from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, delete
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.clock import utcnow
 from api.database import after_commit
-from api.encryption import decrypt, encrypt
+from api.encryption import decrypt, encrypt, rotate
 from api.extensions import db
 from api.web.metrics import MAILS
 
@@ -104,6 +104,17 @@ def body_parts(stored):
     """(text, html or None) of an encrypted body; raises DecryptionError."""
     parts = json.loads(decrypt(stored))
     return parts["text"], parts.get("html")
+
+
+def rotate_bodies():
+    """Re-encrypt the bodies of mails not yet sent under the newest key
+    (`flask encryption rotate`); returns how many."""
+    count = 0
+    for mail in db.session.scalars(select(OutboxMail).where(OutboxMail.body.is_not(None))):
+        mail.body = rotate(mail.body)
+        count += 1
+    db.session.commit()
+    return count
 
 
 def prune():

@@ -15,6 +15,7 @@ deleting its row, so it too works once.
 import base64
 import hashlib
 import hmac
+import io
 import secrets
 from datetime import datetime
 
@@ -82,8 +83,11 @@ def start_enrolment(user, session_id):
 
 
 def qr_svg(text):
-    """The QR code of `text` as a standalone SVG document."""
-    return segno.make(text, error="m").svg_inline(scale=4, border=4)
+    """The QR code of `text` as a standalone SVG document (with its
+    namespace, so that it also shows as an <img> data: URL)."""
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=4, border=4, xmldecl=False)
+    return out.getvalue().decode()
 
 
 def pending_secret(user_id, session_id):
