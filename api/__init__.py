@@ -7,7 +7,7 @@ from flask import Flask
 
 from api import cli, database, encryption, routes
 from api.accounts import mail_transport, mails, passwords
-from api.auth import cookies, identity, keyring, revocation
+from api.auth import cookies, identity, keyring, relying_party, revocation
 from api.extensions import api, jwt
 from api.web import cors, errors, json_bodies, limits, logs, metrics, openapi, proxies
 from config import CONFIGS, config_from_env
@@ -54,6 +54,7 @@ def register_extensions(app):
     cookies.check_cookie_config(app.config)
     mail_transport.init_app(app)
     mails.init_app(app)
+    relying_party.init_app(app)  # from APP_URL, just resolved
     database.init_app(app)
     passwords.init_app(app)
     revocation.init_app(app)

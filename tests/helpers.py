@@ -5,10 +5,13 @@ token and error helpers, and the skip-or-fail check for a backing service."""
 import os
 import secrets
 import socket
+import time
 import uuid
 
 import jwt as pyjwt
+import pyotp
 import pytest
+import time_machine
 from sqlalchemy import create_engine, text
 
 from api.auth.revocation import DatabaseStore, StoreUnavailable
@@ -124,6 +127,59 @@ def me(client, token):
 
 def refresh(client, token):
     return client.post("/api/auth/refresh", headers=bearer(token))
+
+
+# TOTP (api/auth/totp.py): codes as an authenticator app makes them.
+
+TOTP_STEP = 30  # seconds
+
+
+def totp_code(secret, at=None):
+    """The code of `secret` at `at` (a timestamp or an aware datetime; default now)."""
+    return pyotp.TOTP(secret).at(time.time() if at is None else at)
+
+
+def stopped_clock():
+    """Time stopped a second into the next TOTP step: a test knows which codes
+    are spent and moves on with `.shift(TOTP_STEP)`. Forward, never back, so
+    that no token minted before it is from the future."""
+    now = time.time()
+    return time_machine.travel(now - now % TOTP_STEP + TOTP_STEP + 1, tick=False)
+
+
+def enable_totp(client, access_token):
+    """Turn TOTP on for the token's user (a fresh token); (secret, recovery
+    codes). The current step's code confirms it, so that step is spent."""
+    headers = bearer(access_token)
+    started = client.post("/api/me/mfa/totp", headers=headers)
+    assert started.status_code == 200, started.json
+    secret = started.json["secret"]
+    body = {"code": totp_code(secret)}
+    confirmed = client.post("/api/me/mfa/totp/confirm", json=body, headers=headers)
+    assert confirmed.status_code == 200, confirmed.json
+    return secret, confirmed.json["recovery_codes"]
+
+
+def wrong_code(secret):
+    """Six digits that are no code of `secret` within two steps of now."""
+    near = {totp_code(secret, time.time() + TOTP_STEP * k) for k in range(-2, 3)}
+    return next(code for code in ("000000", "111111", "222222") if code not in near)
+
+
+def mfa_token_of(client, username="bob", path="/api/auth/login", **kwargs):
+    """The password step of a login with TOTP on: its mfa token."""
+    started = client.post(path, json={"username": username, "password": PASSWORD}, **kwargs)
+    assert started.status_code == 401 and started.json["error"] == "mfa_required", started.json
+    return started.json["mfa_token"]
+
+
+def second_step(client, mfa_token, code, **kwargs):
+    return client.post("/api/auth/mfa", json={"mfa_token": mfa_token, "code": code}, **kwargs)
+
+
+def mfa_login(client, code, username="bob", path="/api/auth/login"):
+    """Both steps of a login with TOTP on; the second step's answer."""
+    return second_step(client, mfa_token_of(client, username, path), code)
 
 
 # Apps signing with the keys of a key directory (the `key_dir` fixture).

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-
 from sqlalchemy import select
 
 from api import create_app, encryption
@@ -167,9 +166,7 @@ def test_module_prints_a_usable_key_without_the_app():
     assert "keep the old keys" in first.stderr
 
 
-def test_rotate_re_encrypts_totp_secrets_and_waiting_mails_under_the_newest_key(
-    make_app, tmp_path
-):
+def test_rotate_re_encrypts_totp_secrets_and_waiting_mails_under_the_newest_key(make_app, tmp_path):
     old, new = new_key(), new_key()
     database = f"sqlite:///{tmp_path / 'rotate.db'}"
     before = make_app(SQLALCHEMY_DATABASE_URI=database, ENCRYPTION_KEYS=[old])

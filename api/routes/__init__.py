@@ -6,6 +6,8 @@
     email.py       /api/auth/email/verify, /api/me/email, /api/me/email/verification,
                    /api/auth/password/forgot, /api/auth/password/reset
     mfa.py         /api/me/mfa/totp, totp/confirm, recovery-codes; /api/auth/mfa
+    passkeys.py    /api/me/passkeys, /api/auth/passkey/options, /api/auth/passkey/login,
+                   /api/auth/cookie/passkey/login
     notes.py       /api/notes (the example of an owner-scoped resource)
     admin.py       /api/admin/users
     health.py      /api/health, /api/health/live, /api/health/ready
@@ -30,6 +32,7 @@ from api.routes import (  # noqa: F401
     mfa,
     notes,
     pages,
+    passkeys,
     sessions,
     well_known,
 )

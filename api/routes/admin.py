@@ -5,9 +5,9 @@ from flask_jwt_extended import get_current_user, get_jwt
 from flask_smorest import abort
 from sqlalchemy import func, select
 
-from api.accounts import events
+from api.accounts import events, users
 from api.accounts.users import User
-from api.auth import sessions
+from api.auth import mfa_challenges, passkeys, sessions, totp
 from api.auth.identity import roles_required
 from api.extensions import db
 from api.routes import groups
@@ -64,6 +64,31 @@ def update_user(data, user_id):
     # One commit: the change, its events and the end of the user's sessions.
     db.session.commit()
     return user
+
+
+@groups.admin.delete(f"/api/admin/users/<int(max={MAX_ID}):user_id>/mfa")
+@groups.admin.doc(**AUTH_DOC)
+@admin_required
+@groups.admin.response(204)
+def reset_factors(user_id):
+    """Turn every factor of a user off (TOTP, recovery codes, passkeys), for
+    one who lost them; ends all of their sessions at once."""
+    user = users.lock(user_id)
+    if user is None:
+        abort(404, message="No such user.")
+    totp.turn_off(user)
+    removed = passkeys.remove_all(user.id)
+    mfa_challenges.revoke_all(user.id)
+    ended = sessions.revoke_all(user.id, reason="mfa_reset")
+    events.record(
+        "mfa_disabled",
+        user.id,
+        get_jwt()["sid"],
+        by=get_current_user().id,
+        passkeys_removed=removed,
+        sessions_revoked=len(ended),
+    )
+    db.session.commit()
 
 
 def record_changes(user, data):

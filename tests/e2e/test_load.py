@@ -89,7 +89,14 @@ def test_mixed_load_without_a_single_error(server):
         'reason="logout"': logouts,
         **{
             f'reason="{other}"': 0
-            for other in ("user", "password_change", "password_reset", "admin", "mfa_reset", "reuse")
+            for other in (
+                "user",
+                "password_change",
+                "password_reset",
+                "admin",
+                "mfa_reset",
+                "reuse",
+            )
         },
     }
     # One security event per login and logout, each committed with its act.
