@@ -33,6 +33,9 @@ const csrf = {
 };
 let expiresAt = null;
 let refreshing = null;
+// From a password login that answered mfa_required: kept in memory only,
+// until the code that finishes the login is sent.
+let mfaToken = null;
 
 const $ = (id) => document.getElementById(id);
 const show = (text) => { $("result").textContent = text; };
@@ -44,10 +47,13 @@ function report(data) {
   show("You are not logged in.");
 }
 
-// The details shown belong to one access token: gone when it changes.
+// The details shown belong to one access token: gone when it changes, and
+// with them a TOTP secret or recovery codes still on the screen.
 function clearDetails() {
   $("details").hidden = true;
-  for (const id of ["user", "email-status", "claims", "sessions", "events"]) $(id).textContent = "";
+  for (const id of ["user", "email-status", "claims", "sessions", "events", "mfa-status",
+    "passkeys"]) $(id).textContent = "";
+  closeTotpPanels();
 }
 
 // {kind: "verify-email" | "reset-password", token} when the page was opened
@@ -180,6 +186,15 @@ function credentials() {
   return { username: $("username").value, password: $("password").value };
 }
 
+// Every way of logging in ends here, with the cookie login's answer.
+function signedIn(session) {
+  mfaToken = null;
+  $("mfa").reset();
+  $("mfa").hidden = true;
+  remember(session);
+  show("Token Generated successfully!!");
+}
+
 // The email is optional: an empty field sends none.
 $("register").addEventListener("click", async () => {
   const email = $("email").value.trim();
@@ -193,9 +208,47 @@ $("register").addEventListener("click", async () => {
 $("credentials").addEventListener("submit", async (event) => {
   event.preventDefault();
   const { response, data } = await call("POST", "/api/auth/cookie/login", credentials());
+  if (data.error === "mfa_required") return askForSecondFactor(data);
   if (!response.ok) return show(data.message);
-  remember(data);
-  show("Token Generated successfully!!");
+  signedIn(data);
+});
+
+// The password was right; the login ends with a code (POST /api/auth/mfa).
+// The API's message speaks to developers: the page says it for the user.
+function askForSecondFactor(data) {
+  mfaToken = data.mfa_token;
+  $("mfa").reset();
+  $("mfa").hidden = false;
+  $("mfa-code").focus();
+  show("Password accepted: now a code from your app, or a recovery code.");
+}
+
+$("mfa").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = { mfa_token: mfaToken, code: $("mfa-code").value.trim() };
+  const { response, data } = await call("POST", "/api/auth/mfa", body);
+  if (response.ok) return signedIn(data);
+  // A wrong code: another may do. The mfa token used, too old, or dead after
+  // too many wrong codes: the login starts over, as the message says.
+  if (["invalid_token", "token_expired"].includes(data.error)) {
+    mfaToken = null;
+    $("mfa").hidden = true;
+  }
+  show(data.message);
+});
+
+// A login with no password: the API's challenge, signed by a passkey the
+// browser finds for this site (a discoverable credential).
+$("passkey-login").addEventListener("click", async () => {
+  if (!passkeysAvailable()) return;
+  const options = await call("POST", "/api/auth/passkey/options", {});
+  if (!options.response.ok) return show(options.data.message);
+  const credential = await passkey("get", options.data.options);
+  if (!credential) return;
+  const body = { challenge_id: options.data.challenge_id, credential };
+  const { response, data } = await call("POST", "/api/auth/cookie/passkey/login", body);
+  if (!response.ok) return show(data.message);
+  signedIn(data);
 });
 
 $("forgot-link").addEventListener("click", (event) => {
@@ -257,18 +310,21 @@ async function showDetails(done) {
     clearDetails();
     return report(me.data);
   }
-  const [token, sessions, events] = await Promise.all([
+  const [token, sessions, events, passkeys] = await Promise.all([
     api("GET", "/api/auth/token"),
     api("GET", "/api/auth/sessions"),
     api("GET", "/api/me/events?per_page=10"),
+    api("GET", "/api/me/passkeys"),
   ]);
-  const failed = [token, sessions, events].find((answer) => !answer.response.ok);
+  const failed = [token, sessions, events, passkeys].find((answer) => !answer.response.ok);
   if (failed) {
     clearDetails();
     return report(failed.data);
   }
   $("user").textContent = JSON.stringify(me.data, null, 2);
   showEmail(me.data);
+  showSecondFactor(me.data);
+  showPasskeys(passkeys.data);
   $("claims").textContent = JSON.stringify(token.data, null, 2);
   showSessions(sessions.data);
   showEvents(events.data);
@@ -297,6 +353,204 @@ $("change-email").addEventListener("submit", async (event) => {
   if (data.error === "fresh_token_required") return show("Log in again to change your email.");
   report(data);
 });
+
+// The routes that change a factor want a token straight from a login.
+function refused(data, what) {
+  if (data.error === "fresh_token_required") return show(`Log in again to ${what}.`);
+  report(data);
+}
+
+function showSecondFactor(user) {
+  $("mfa-status").textContent = user.mfa_enabled
+    ? "TOTP is on: logins ask for a code from your app."
+    : "TOTP is off: a password alone logs in.";
+  $("totp-start").hidden = user.mfa_enabled;
+  $("totp-off").hidden = !user.mfa_enabled;
+  $("new-recovery-codes").hidden = !user.mfa_enabled;
+}
+
+function closeTotpPanels() {
+  for (const id of ["totp-enrol", "totp-disable"]) {
+    $(id).reset();
+    $(id).hidden = true;
+  }
+  $("totp-qr").removeAttribute("src");
+  $("totp-secret").textContent = "";
+  showRecoveryCodes([]);
+}
+
+// Shown once, as the API answers them; an empty list hides them.
+function showRecoveryCodes(codes) {
+  $("recovery-codes").replaceChildren(...codes.map((code) => element("li", null, code)));
+  $("recovery").hidden = codes.length === 0;
+}
+
+// The QR code is an SVG document: shown as an image (no script of it ever
+// runs), from a data: URL, the one kind the page's policy allows besides its own.
+$("totp-start").addEventListener("click", async () => {
+  const { response, data } = await api("POST", "/api/me/mfa/totp");
+  if (!response.ok) return refused(data, "turn on TOTP");
+  closeTotpPanels();
+  const svg = new TextEncoder().encode(data.qr_svg);
+  $("totp-qr").src = `data:image/svg+xml;base64,${base64(svg)}`;
+  $("totp-secret").textContent = data.secret;
+  $("totp-enrol").hidden = false;
+  $("totp-code").focus();
+  show("Scan the QR code, then confirm with a code from your app.");
+});
+
+$("totp-enrol").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const code = $("totp-code").value.trim();
+  const { response, data } = await api("POST", "/api/me/mfa/totp/confirm", { code });
+  if (!response.ok) return report(data);
+  closeTotpPanels();
+  showRecoveryCodes(data.recovery_codes);
+  await showDetails("TOTP is on. Keep the recovery codes: they are shown only this once.");
+});
+
+$("totp-off").addEventListener("click", () => {
+  showRecoveryCodes([]);
+  $("totp-disable").hidden = false;
+  $("totp-off-code").focus();
+  show("Turning TOTP off takes a code from your app, or a recovery code.");
+});
+
+$("totp-disable").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const code = $("totp-off-code").value.trim();
+  const { response, data } = await api("DELETE", "/api/me/mfa/totp", { code });
+  if (!response.ok) return refused(data, "turn TOTP off");
+  closeTotpPanels();
+  await showDetails("TOTP is off.");
+});
+
+$("new-recovery-codes").addEventListener("click", async () => {
+  const { response, data } = await api("POST", "/api/me/mfa/recovery-codes");
+  if (!response.ok) return refused(data, "make new recovery codes");
+  closeTotpPanels();
+  showRecoveryCodes(data.recovery_codes);
+  await showDetails("New recovery codes: the old ones no longer work.");
+});
+
+// The caller's passkeys: name, when added, when last used, and Remove.
+function showPasskeys(passkeys) {
+  if (passkeys.length === 0) {
+    return $("passkeys").replaceChildren(element("li", null, "No passkeys yet."));
+  }
+  $("passkeys").replaceChildren(...passkeys.map((key) => {
+    const remove = element("button", null, "Remove");
+    remove.type = "button";
+    remove.addEventListener("click", () => removePasskey(key.id));
+    return element("li", "passkey", element("strong", "name", key.name),
+      " · added ", time(key.created_at),
+      " · ", key.last_used_at ? element("span", null, "last used ", time(key.last_used_at))
+        : "never used",
+      remove);
+  }));
+}
+
+async function removePasskey(id) {
+  const { response, data } = await api("DELETE", `/api/me/passkeys/${encodeURIComponent(id)}`);
+  if (!response.ok) return refused(data, "remove a passkey");
+  await showDetails("Passkey removed.");
+}
+
+$("add-passkey").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!passkeysAvailable()) return;
+  const name = $("passkey-name").value.trim();
+  const options = await api("POST", "/api/me/passkeys/options");
+  if (!options.response.ok) return refused(options.data, "add a passkey");
+  const credential = await passkey("create", options.data);
+  if (!credential) return;
+  const { response, data } = await api("POST", "/api/me/passkeys", { name, credential });
+  if (!response.ok) return report(data);
+  $("add-passkey").reset();
+  await showDetails(`Passkey “${data.name}” added.`);
+});
+
+// WebAuthn exists on secure pages only: https, or http://localhost.
+function passkeysAvailable() {
+  if (window.PublicKeyCredential && navigator.credentials) return true;
+  show("Passkeys need a secure page (https, or http://localhost) in a browser that has them.");
+  return false;
+}
+
+// The browser's ceremony ("create" or "get") on the API's JSON options: the
+// credential as JSON for the API, or null once the page says why there is none.
+async function passkey(ceremony, options) {
+  try {
+    const publicKey = ceremony === "create" ? creationOptions(options) : requestOptions(options);
+    return credentialJSON(await navigator.credentials[ceremony]({ publicKey }));
+  } catch (error) {
+    show(error.name === "NotAllowedError" ? "No passkey was used: cancelled, or none for this site."
+      : error.message);
+    return null;
+  }
+}
+
+// The JSON helpers of WebAuthn Level 3 where the browser has them; else the
+// same by hand: the binary fields travel as base64url text.
+function creationOptions(json) {
+  if (PublicKeyCredential.parseCreationOptionsFromJSON) {
+    return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: bytes(json.challenge),
+    user: { ...json.user, id: bytes(json.user.id) },
+    excludeCredentials: (json.excludeCredentials || []).map(withBinaryId),
+  };
+}
+
+function requestOptions(json) {
+  if (PublicKeyCredential.parseRequestOptionsFromJSON) {
+    return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: bytes(json.challenge),
+    allowCredentials: (json.allowCredentials || []).map(withBinaryId),
+  };
+}
+
+const withBinaryId = (descriptor) => ({ ...descriptor, id: bytes(descriptor.id) });
+
+function credentialJSON(credential) {
+  if (credential.toJSON) return credential.toJSON();
+  const answer = credential.response;
+  const response = { clientDataJSON: base64url(answer.clientDataJSON) };
+  if (answer.attestationObject) {  // registration
+    response.attestationObject = base64url(answer.attestationObject);
+    response.transports = answer.getTransports ? answer.getTransports() : [];
+  } else {  // login
+    response.authenticatorData = base64url(answer.authenticatorData);
+    response.signature = base64url(answer.signature);
+    response.userHandle = answer.userHandle ? base64url(answer.userHandle) : null;
+  }
+  return {
+    id: credential.id,
+    rawId: base64url(credential.rawId),
+    type: credential.type,
+    authenticatorAttachment: credential.authenticatorAttachment,
+    response,
+    clientExtensionResults: credential.getClientExtensionResults(),
+  };
+}
+
+function base64(buffer) {
+  let binary = "";
+  for (const byte of new Uint8Array(buffer)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+const base64url = (buffer) => base64(buffer).replace(/\+/g, "-").replace(/\//g, "_")
+  .replace(/=+$/, "");
+
+// atob takes base64 without its padding.
+const bytes = (text) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")),
+  (c) => c.charCodeAt(0));
 
 async function revoke(id) {
   const { response, data } = await api("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);
