@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from api import encryption
 from api.accounts import events, mail_delivery, one_time_tokens, outbox, users
 from api.accounts.passwords import passwords
-from api.auth import mfa_challenges, sessions, totp
+from api.auth import mfa_challenges, passkeys, sessions, totp
 from api.auth.key_files import (
     ASYMMETRIC_ALGORITHMS,
     MIN_RSA_BITS,
@@ -171,10 +171,14 @@ sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 @sessions_cli.command("prune")
 def prune():
     """Forget ended sessions, expired rotated refresh tokens, and expired
-    mfa tokens (run it daily)."""
+    mfa tokens and passkey challenges (run it daily)."""
     tokens, ended = sessions.prune()
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
-    click.echo(f"Pruned {mfa_challenges.prune()} expired mfa tokens.")
+    challenges = passkeys.prune()
+    db.session.commit()
+    click.echo(
+        f"Pruned {mfa_challenges.prune()} expired mfa tokens and {challenges} passkey challenges."
+    )
 
 
 events_cli = AppGroup("events", help="Manage security events.")

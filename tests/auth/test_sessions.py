@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from tests.helpers import AuthActions, assert_error, me, refresh
+from tests.helpers import AuthActions, assert_error, enable_totp, me, mfa_token_of, refresh
 
 
 @pytest.fixture
@@ -116,3 +116,22 @@ def test_prune_forgets_expired_rotated_tokens(store_app, auth, client):
     with store_app.app_context():
         assert db.session.query(RotatedRefreshToken).count() == 0
         assert db.session.query(LoginSession).count() == 0
+
+
+def test_prune_forgets_expired_mfa_tokens_and_passkey_challenges(store_app, auth, client):
+    from api.auth.mfa_challenges import MfaChallenge
+    from api.auth.passkeys import WebAuthnChallenge
+    from api.extensions import db
+
+    enable_totp(client, auth.registered_pair()["access_token"])
+    mfa_token_of(client)
+    assert client.post("/api/auth/passkey/options", json={}).status_code == 200
+    runner = store_app.test_cli_runner()
+    output = runner.invoke(args=["sessions", "prune"]).output
+    assert "Pruned 0 expired mfa tokens and 0 passkey challenges" in output
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=6), tick=False):
+        output = runner.invoke(args=["sessions", "prune"]).output
+    assert "Pruned 1 expired mfa tokens and 1 passkey challenges" in output
+    with store_app.app_context():
+        assert db.session.query(MfaChallenge).count() == 0
+        assert db.session.query(WebAuthnChallenge).count() == 0
