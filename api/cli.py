@@ -174,11 +174,9 @@ def prune():
     mfa tokens and passkey challenges (run it daily)."""
     tokens, ended = sessions.prune()
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
-    challenges = passkeys.prune()
+    mfa_tokens, challenges = mfa_challenges.prune(), passkeys.prune()
     db.session.commit()
-    click.echo(
-        f"Pruned {mfa_challenges.prune()} expired mfa tokens and {challenges} passkey challenges."
-    )
+    click.echo(f"Pruned {mfa_tokens} expired mfa tokens and {challenges} passkey challenges.")
 
 
 events_cli = AppGroup("events", help="Manage security events.")

@@ -16,6 +16,8 @@ import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.helpers import bearer
+
 ORIGIN = "http://localhost:8000"  # TestingConfig's APP_URL, 127.0.0.1 as browsers need it
 RP_ID = "localhost"
 
@@ -122,3 +124,42 @@ def spoil_signature(credential):
     spoiled = json.loads(json.dumps(credential))
     spoiled["response"]["signature"] = b64url(bytes(signature))
     return spoiled
+
+
+# The API's passkey routes, driven as a page would drive them.
+
+OPTIONS = "/api/me/passkeys/options"
+PASSKEYS = "/api/me/passkeys"
+LOGIN = "/api/auth/passkey/login"
+COOKIE_LOGIN = "/api/auth/cookie/passkey/login"
+
+
+def creation_options(client, token):
+    response = client.post(OPTIONS, headers=bearer(token))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def finish(client, token, credential, name="Laptop"):
+    return client.post(
+        PASSKEYS, json={"name": name, "credential": credential}, headers=bearer(token)
+    )
+
+
+def add(client, token, key, name="Laptop"):
+    response = finish(client, token, key.create(creation_options(client, token)), name)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def login_options(client):
+    response = client.post("/api/auth/passkey/options", json={})
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def log_in(client, key, path=LOGIN, **answer):
+    """A whole login: options, the authenticator's answer (`answer` spoils it), the login."""
+    start = login_options(client)
+    credential = key.get(start["options"], **answer)
+    return client.post(path, json={"challenge_id": start["challenge_id"], "credential": credential})

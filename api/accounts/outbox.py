@@ -110,7 +110,9 @@ def rotate_bodies():
     """Re-encrypt the bodies of mails not yet sent under the newest key
     (`flask encryption rotate`); returns how many."""
     count = 0
-    for mail in db.session.scalars(select(OutboxMail).where(OutboxMail.body.is_not(None))):
+    # Locked: a delivery meanwhile may forget a sent mail's body.
+    waiting = select(OutboxMail).where(OutboxMail.body.is_not(None)).with_for_update()
+    for mail in db.session.scalars(waiting):
         mail.body = rotate(mail.body)
         count += 1
     db.session.commit()

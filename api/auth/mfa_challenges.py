@@ -17,15 +17,13 @@ from flask_smorest import abort
 from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.accounts import events, users
+from api.accounts import users
 from api.auth import totp
 from api.clock import as_utc, utcnow
 from api.extensions import db
-from api.web.metrics import SECOND_FACTORS
 
 LIFETIME = timedelta(minutes=5)
 MAX_FAILURES = 5
-METHODS = [totp.TOTP, totp.RECOVERY_CODE]
 
 
 class MfaChallenge(db.Model):
@@ -41,7 +39,9 @@ class MfaChallenge(db.Model):
 
 
 def demand(user, cookies):
-    """Answer a right password with `401 mfa_required` and a new mfa token."""
+    """Answer a right password with `401 mfa_required`, a new mfa token, and
+    the kinds of code the user has left."""
+    methods = totp.methods(user.id)
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.add(
@@ -59,7 +59,7 @@ def demand(user, cookies):
         401,
         error="mfa_required",
         message="A second factor is needed: send a code with the mfa token to /api/auth/mfa.",
-        extra={"mfa_token": token, "methods": METHODS},
+        extra={"mfa_token": token, "methods": methods},
     )
 
 
@@ -82,52 +82,44 @@ def finish(token, code):
     is a right second factor: (user, cookies, method). The token is used up
     in the caller's transaction, which opens the session. A wrong code is
     counted and committed, then refused."""
-    challenge = _live_challenge(token)
-    user = users.lock(challenge.user_id)
+    # Plain values: a rollback below expires the row, which another request
+    # may have deleted meanwhile.
+    key, user_id, cookies = _live_challenge(token)
+    user = users.lock(user_id)
     if user is None or user.disabled:
         _refuse_token("The mfa token is no longer valid; log in again.")
     method = totp.check_code(user.id, code)
     if method is None:
-        _count_failure(challenge, user, totp.kind_of(code))
+        totp.refuse_code(user.id, None, "login", code, before_commit=lambda: _count_failure(key))
     taken = db.session.execute(
         delete(MfaChallenge).where(
-            MfaChallenge.token_hash == challenge.token_hash,
-            MfaChallenge.failures < MAX_FAILURES,
+            MfaChallenge.token_hash == key, MfaChallenge.failures < MAX_FAILURES
         )
     )
     if taken.rowcount != 1:  # another request used it first, or it died meanwhile
         db.session.rollback()
         _refuse_token("The mfa token was already used; log in again.")
-    SECOND_FACTORS.labels(method, "ok").inc()
-    return user, challenge.cookies, method
+    totp.count_success(method)
+    return user, cookies, method
 
 
 def _live_challenge(token):
+    """(token hash, user id, cookies) of a live mfa token; else 401."""
     challenge = db.session.get(MfaChallenge, token_hash(token))
     if challenge is None or challenge.failures >= MAX_FAILURES:
         _refuse_token("The mfa token is unknown, used, or dead after too many wrong codes.")
     if as_utc(challenge.expires_at) <= utcnow():
         abort(401, error="token_expired", message="The mfa token has expired; log in again.")
-    return challenge
+    return challenge.token_hash, challenge.user_id, challenge.cookies
 
 
-def _count_failure(challenge, user, kind):
-    """Count a wrong code against the token (it dies at the fifth), record
-    it, commit, and refuse."""
-    db.session.rollback()  # nothing of the attempt but its count is kept
+def _count_failure(key):
+    """A wrong code counts against the token: it dies at the fifth."""
     db.session.execute(
         update(MfaChallenge)
-        .where(MfaChallenge.token_hash == challenge.token_hash)
+        .where(MfaChallenge.token_hash == key)
         .values(failures=MfaChallenge.failures + 1)
     )
-    events.record("mfa_failed", user.id, None, step="login", method=kind)
-    db.session.commit()
-    SECOND_FACTORS.labels(kind, "failed").inc()
-    abort_invalid_code()
-
-
-def abort_invalid_code():
-    abort(400, error="invalid_code", message="The code is wrong, already used, or out of date.")
 
 
 def _refuse_token(message):
@@ -141,7 +133,6 @@ def revoke_all(user_id):
 
 
 def prune():
-    """Forget expired mfa tokens; returns how many."""
+    """Forget expired mfa tokens (pending until the caller commits); how many."""
     gone = db.session.execute(delete(MfaChallenge).where(MfaChallenge.expires_at < utcnow()))
-    db.session.commit()
     return gone.rowcount

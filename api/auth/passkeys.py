@@ -112,14 +112,20 @@ class WebAuthnChallenge(db.Model):
 
 
 class Refused(Exception):
-    """A ceremony that does not verify; the reason is for the log alone."""
+    """A ceremony that does not verify; the reason is for the log alone.
+    `owner`: the user whose known passkey answered, when one did."""
+
+    def __init__(self, reason, owner=None):
+        super().__init__(reason)
+        self.owner = owner
 
 
 def user_handle(user_id):
     return str(user_id).encode()
 
 
-def relying_party():
+def expected_party():
+    """(RP id, origins) an answer must name, as api/auth/relying_party.py resolved them."""
     config = current_app.config
     return config["WEBAUTHN_RP_ID"], config["WEBAUTHN_ORIGINS"]
 
@@ -178,7 +184,7 @@ def _verified_passkey(user_id, session_id, name, credential):
         WebAuthnChallenge.user_id == user_id,
         WebAuthnChallenge.session_id == session_id,
     )
-    rp_id, origins = relying_party()
+    rp_id, origins = expected_party()
     try:
         parsed = parse_registration_credential_json(credential)
         verified = verify_registration_response(
@@ -234,6 +240,10 @@ def authenticate(challenge_id, credential):
         result = _check_assertion(challenge_id, credential)
     except Refused as exc:
         db.session.rollback()
+        if exc.owner is not None:
+            # A known key that failed (a bad signature, a count gone back: a
+            # cloned key?) is the owner's business, as a wrong password is.
+            events.record_alone("login_failed", exc.owner, method=PASSKEY, reason="passkey_refused")
         _refuse(exc)
     SECOND_FACTORS.labels(PASSKEY, "ok").inc()
     return result
@@ -243,7 +253,7 @@ def _check_assertion(challenge_id, credential):
     expected = _take_challenge(
         WebAuthnChallenge.purpose == LOGIN, WebAuthnChallenge.id == challenge_id
     )
-    rp_id, origins = relying_party()
+    rp_id, origins = expected_party()
     try:
         parsed = parse_authentication_credential_json(credential)
     except MALFORMED as exc:
@@ -253,7 +263,7 @@ def _check_assertion(challenge_id, credential):
         raise Refused("unknown credential")
     # Discoverable login: the authenticator names the account, and must name the key's owner.
     if parsed.response.user_handle != user_handle(passkey.user_id):
-        raise Refused("user handle is not the credential owner's")
+        raise Refused("user handle is not the credential owner's", passkey.user_id)
     try:
         verified = verify_authentication_response(
             credential=parsed,
@@ -265,16 +275,16 @@ def _check_assertion(challenge_id, credential):
             require_user_verification=True,
         )
     except MALFORMED as exc:
-        raise Refused(str(exc)) from exc
+        raise Refused(str(exc), passkey.user_id) from exc
     user = db.session.get(User, passkey.user_id)
     if user.disabled:
-        raise Refused("user disabled")
+        raise Refused("user disabled", user.id)
     synced = verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
-    _count_use(passkey.id, verified.new_sign_count, synced)
+    _count_use(passkey.id, user.id, verified.new_sign_count, synced)
     return user, synced
 
 
-def _count_use(passkey_id, new_count, synced):
+def _count_use(passkey_id, owner, new_count, synced):
     """Advance the sign count only past the stored one (or 0 to 0, for
     authenticators that keep none): of two answers with one count, at once,
     one moves it. A passkey removed meanwhile moves nothing either."""
@@ -285,7 +295,7 @@ def _count_use(passkey_id, new_count, synced):
         .values(sign_count=new_count, last_used_at=utcnow(), synced=synced)
     )
     if counted.rowcount != 1:
-        raise Refused("sign count did not move forward, or the passkey is gone")
+        raise Refused("sign count did not move forward, or the passkey is gone", owner)
 
 
 # Challenges

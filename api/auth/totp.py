@@ -22,12 +22,16 @@ from datetime import datetime
 import pyotp
 import segno
 from flask import current_app
+from flask_smorest import abort
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api import encryption
+from api.accounts import events
 from api.clock import utcnow
+from api.database import after_commit
 from api.extensions import db
+from api.web.metrics import SECOND_FACTORS
 
 DIGITS = 6
 PERIOD = 30
@@ -72,7 +76,9 @@ def start_enrolment(user, session_id):
     pending until the caller commits. TOTP in use, if any, stays on until
     the new secret is confirmed."""
     secret = pyotp.random_base32()
-    credential = db.session.get(TotpCredential, user.id) or TotpCredential(user_id=user.id)
+    credential = db.session.get(TotpCredential, user.id) or TotpCredential(
+        user_id=user.id, last_step=0
+    )
     credential.pending_secret = encryption.encrypt(secret)
     credential.pending_session_id = session_id
     db.session.add(credential)
@@ -197,9 +203,33 @@ def recovery_code_hash(code):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def is_on(user_id):
-    credential = db.session.get(TotpCredential, user_id)
-    return credential is not None and credential.secret is not None
+def methods(user_id):
+    """The kinds of code the user can send: TOTP, and recovery codes while any are left."""
+    any_left = select(RecoveryCode.id).where(RecoveryCode.user_id == user_id).limit(1)
+    return [TOTP, RECOVERY_CODE] if db.session.scalar(any_left) is not None else [TOTP]
+
+
+def refuse_code(user_id, session_id, step, code, before_commit=None):
+    """A wrong code: nothing of the attempt is kept but its record (and what
+    `before_commit` adds, such as a count against the mfa token); committed,
+    counted, then `400 invalid_code`."""
+    kind = kind_of(code)
+    db.session.rollback()
+    if before_commit is not None:
+        before_commit()
+    events.record("mfa_failed", user_id, session_id, step=step, method=kind)
+    db.session.commit()
+    SECOND_FACTORS.labels(kind, "failed").inc()
+    abort_invalid_code()
+
+
+def abort_invalid_code():
+    abort(400, error="invalid_code", message="The code is wrong, already used, or out of date.")
+
+
+def count_success(method):
+    """Counted once the caller's transaction (the login, the change) commits."""
+    after_commit(SECOND_FACTORS.labels(method, "ok").inc)
 
 
 def turn_off(user):
@@ -215,7 +245,8 @@ def rotate_secrets():
     (after a new key is put first), so that older keys can then be removed.
     Returns how many secrets were re-encrypted."""
     count = 0
-    for credential in db.session.scalars(select(TotpCredential)):
+    # Locked: a confirmation meanwhile must not be written over with the old secret.
+    for credential in db.session.scalars(select(TotpCredential).with_for_update()):
         for field in ("secret", "pending_secret"):
             value = getattr(credential, field)
             if value is not None:

@@ -21,7 +21,6 @@ from api.schemas import (
     TotpEnrolmentSchema,
 )
 from api.web import limits
-from api.web.metrics import SECOND_FACTORS
 from api.web.openapi import AUTH_DOC
 
 LOGIN_ANSWER_DOC = {"responses": {"200": {
@@ -40,6 +39,7 @@ LOGIN_ANSWER_DOC = {"responses": {"200": {
 def start_totp():
     """Start turning TOTP on (fresh token): a new secret, its otpauth URI and
     QR code. It counts once a code of it is sent to /confirm from this session."""
+    lock_current_user()  # one enrolment at a time: a double click must not race
     enrolment = totp.start_enrolment(get_current_user(), get_jwt()["sid"])
     db.session.commit()
     return enrolment
@@ -63,11 +63,10 @@ def confirm_totp(data):
         )
     codes = totp.confirm(user, sid, data["code"])
     if codes is None:
-        SECOND_FACTORS.labels(totp.TOTP, "failed").inc()
-        mfa_challenges.abort_invalid_code()
+        totp.refuse_code(user.id, sid, "confirm", data["code"])
     events.record("mfa_enabled", user.id, sid, method=totp.TOTP)
+    totp.count_success(totp.TOTP)
     db.session.commit()
-    SECOND_FACTORS.labels(totp.TOTP, "ok").inc()
     return {"recovery_codes": codes}
 
 
@@ -82,17 +81,12 @@ def turn_off_totp(data):
     user, sid = _user_with_totp()
     method = totp.check_code(user.id, data["code"])
     if method is None:
-        kind = totp.kind_of(data["code"])
-        db.session.rollback()
-        events.record("mfa_failed", user.id, sid, step="disable", method=kind)
-        db.session.commit()
-        SECOND_FACTORS.labels(kind, "failed").inc()
-        mfa_challenges.abort_invalid_code()
+        totp.refuse_code(user.id, sid, "disable", data["code"])
     totp.turn_off(user)
     mfa_challenges.revoke_all(user.id)
     events.record("mfa_disabled", user.id, sid, method=method)
+    totp.count_success(method)
     db.session.commit()
-    SECOND_FACTORS.labels(method, "ok").inc()
 
 
 @groups.mfa.post("/api/me/mfa/recovery-codes")

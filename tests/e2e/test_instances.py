@@ -1,13 +1,15 @@
 """Two gunicorn instances sharing PostgreSQL (and Redis): a logout on one is
-seen by the other at once, not when the access token expires."""
+seen by the other at once, not when the access token expires; a TOTP code or
+an mfa token used on one is spent on the other."""
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from deploy.processes import Gunicorn, server_env
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, TOTP_STEP, totp_code
 from tests.mail_support import LINK, SmtpSink, text_of
 
 
@@ -155,3 +157,39 @@ def test_a_reset_on_one_instance_ends_the_sessions_on_the_other_at_once(instance
     login = post(f"{first.url}/api/auth/login", json={"username": "bob", "password": new_password})
     assert login.status_code == 200
     assert len(sink.messages) == 2  # each mail once, though both instances deliver
+
+
+def test_a_totp_code_and_an_mfa_token_work_once_across_instances(instances):
+    first, second = instances
+    credentials = {"username": "bob", "password": PASSWORD}
+    post(f"{first.url}/api/auth/register", json=credentials)
+    access = post(f"{first.url}/api/auth/login", json=credentials).json()["access_token"]
+    headers = {"Authorization": f"Bearer {access}"}
+    secret = post(f"{first.url}/api/me/mfa/totp", headers=headers).json()["secret"]
+    now = time.time()
+    body = {"code": totp_code(secret, now)}
+    confirmed = post(f"{second.url}/api/me/mfa/totp/confirm", json=body, headers=headers)
+    assert confirmed.status_code == 200
+    recovery_codes = confirmed.json()["recovery_codes"]
+
+    def mfa_token_from(server):
+        started = post(f"{server.url}/api/auth/login", json=credentials)
+        assert started.json()["error"] == "mfa_required"
+        return started.json()["mfa_token"]
+
+    def second_step(server, mfa_token, code):
+        return post(f"{server.url}/api/auth/mfa", json={"mfa_token": mfa_token, "code": code})
+
+    # The next step's code (one step of drift ahead, unspent): within the
+    # window on both instances for the next minute, so only its use refuses it.
+    code = totp_code(secret, now + TOTP_STEP)
+    assert second_step(first, mfa_token_from(first), code).status_code == 200
+    mfa_token = mfa_token_from(first)
+    refused = second_step(second, mfa_token, code)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_code"
+    # An mfa token used on one instance is spent on the other.
+    assert second_step(first, mfa_token, recovery_codes[0]).status_code == 200
+    again = second_step(second, mfa_token, recovery_codes[1])
+    assert again.status_code == 401
+    assert again.json()["error"] == "invalid_token"

@@ -15,14 +15,23 @@ from api.auth import passkeys
 from api.clock import utcnow
 from api.extensions import db
 from tests.helpers import Fresh, assert_error, bearer, claims_of, refresh
-from tests.webauthn_support import Authenticator, b64url, spoil_signature
+from tests.webauthn_support import (
+    COOKIE_LOGIN,
+    LOGIN,
+    OPTIONS,
+    PASSKEYS,
+    Authenticator,
+    add,
+    b64url,
+    creation_options,
+    finish,
+    log_in,
+    login_options,
+    spoil_signature,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres+redis"], indirect=True)
 
-OPTIONS = "/api/me/passkeys/options"
-PASSKEYS = "/api/me/passkeys"
-LOGIN = "/api/auth/passkey/login"
-COOKIE_LOGIN = "/api/auth/cookie/passkey/login"
 LIFETIME_AND_A_BIT = timedelta(minutes=5, seconds=1)
 
 
@@ -44,37 +53,6 @@ def pair(auth):
 @pytest.fixture
 def key():
     return Authenticator()
-
-
-def creation_options(client, token):
-    response = client.post(OPTIONS, headers=bearer(token))
-    assert response.status_code == 200, response.json
-    return response.json
-
-
-def finish(client, token, credential, name="Laptop"):
-    return client.post(
-        PASSKEYS, json={"name": name, "credential": credential}, headers=bearer(token)
-    )
-
-
-def add(client, token, key, name="Laptop"):
-    response = finish(client, token, key.create(creation_options(client, token)), name)
-    assert response.status_code == 201, response.json
-    return response.json
-
-
-def login_options(client):
-    response = client.post("/api/auth/passkey/options", json={})
-    assert response.status_code == 200, response.json
-    return response.json
-
-
-def log_in(client, key, path=LOGIN, **answer):
-    """A whole login: options, the authenticator's answer (`answer` spoils it), the login."""
-    start = login_options(client)
-    credential = key.get(start["options"], **answer)
-    return client.post(path, json={"challenge_id": start["challenge_id"], "credential": credential})
 
 
 def listed(client, token):
