@@ -6,10 +6,12 @@ over only once confirmed. On SQLite and on PostgreSQL + Redis."""
 
 import pytest
 from flask_jwt_extended import get_jwt
+from sqlalchemy import delete
 
 from api.accounts import one_time_tokens, users
 from api.accounts.one_time_tokens import RESET_PASSWORD
 from api.auth.identity import token_required
+from api.auth.mfa_challenges import MfaChallenge
 from api.extensions import db
 from tests.helpers import (
     PASSWORD,
@@ -25,6 +27,7 @@ from tests.helpers import (
     second_step,
     stopped_clock,
     totp_code,
+    wrong_code,
 )
 from tests.routes.test_admin import create_admin
 from tests.routes.test_events import events_of
@@ -193,3 +196,27 @@ def test_a_known_passkey_that_fails_is_a_failed_login_of_its_owner(auth, client)
     assert_error(log_in(client, key, origin="https://evil.example"), 400, "webauthn_failed")
     (event,) = events_of(client, access, type="login_failed")
     assert event["details"] == {"method": "passkey", "reason": "passkey_refused"}
+
+
+def test_a_wrong_code_racing_the_tokens_use_is_refused_not_a_500(
+    app, auth, client, monkeypatch, backend
+):
+    """The token is used (or ended by a new password) by another request while
+    this one waits for the account's lock."""
+    if "postgres" not in backend["SQLALCHEMY_DATABASE_URI"]:
+        pytest.skip("SQLite lets no other connection write while this one reads")
+    secret, _codes = enable_totp(client, auth.registered_pair()["access_token"])
+    token = mfa_token_of(client)
+    lock = users.lock
+
+    def lock_after_another_request(user_id):
+        with db.engine.begin() as other:
+            other.execute(delete(MfaChallenge))
+        return lock(user_id)
+
+    monkeypatch.setattr(users, "lock", lock_after_another_request)
+    refused = second_step(client, token, wrong_code(secret))
+    assert (refused.status_code, refused.json["error"]) in {
+        (400, "invalid_code"),
+        (401, "invalid_token"),
+    }
