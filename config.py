@@ -82,7 +82,8 @@ class Config:
     PORT = env_int("PORT", "8000", high=65535)
     # The base of the links in mails: the app that opens them at APP_URL +
     # verify-email and reset-password (docs/clients.md). Unset: this API's own
-    # demo page, http://HOST:PORT/, outside production (api/accounts/mails.py).
+    # demo page, http://HOST:PORT/ (localhost for 127.0.0.1), outside production
+    # (api/accounts/mails.py).
     # Never taken from a request's Host header, which a caller could point at
     # a site of theirs to receive someone's reset link.
     APP_URL = env_str("APP_URL")
@@ -208,8 +209,10 @@ class DevelopmentConfig(Config):
     JWT_GENERATE_DEV_KEY = True
     ENCRYPTION_GENERATE_DEV_KEY = True
     # On 127.0.0.1 every user tried is one client address: 5 mails an hour
-    # would lock a first try out after a few registrations and resets.
+    # would lock a first try out after a few registrations and resets, and
+    # 10 logins a minute a first try of TOTP (each login with a code costs two).
     RATELIMIT_EMAIL = env_str("RATELIMIT_EMAIL", "60 per hour")
+    RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "60 per minute")
 
 
 class TestingConfig(Config):

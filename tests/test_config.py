@@ -113,7 +113,7 @@ def test_app_url_must_be_a_plain_http_url(tmp_path, url):
 
 
 def test_app_url_defaults_to_the_demo_page_outside_production(make_app):
-    assert make_app().config["APP_URL"] == "http://127.0.0.1:8000/"
+    assert make_app().config["APP_URL"] == "http://localhost:8000/"
     assert (
         make_app(APP_URL="https://spa.example/app").config["APP_URL"] == "https://spa.example/app/"
     )

@@ -38,7 +38,14 @@ def init_app(app):
             "opens the links in mails (APP_URL + verify-email, reset-password)"
         )
     else:
-        config["APP_URL"] = f"http://{config['HOST']}:{config['PORT']}/"
+        config["APP_URL"] = f"http://{page_host(config['HOST'])}:{config['PORT']}/"
+
+
+def page_host(host):
+    """The name a browser should use for this server: `localhost` for a
+    loopback address, since passkeys need a domain (browsers refuse an IP
+    address as WebAuthn's RP id) and cookies belong to one host name."""
+    return "localhost" if host in ("127.0.0.1", "::1") else host
 
 
 def link(kind, token):

@@ -127,6 +127,7 @@ def matching_step(secret, code):
     """The time step `code` is the code of, within the drift allowed; or None."""
     if secret is None or not is_totp_code(code):
         return None
+    code = without_spaces(code)
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
     now = totp.timecode(utcnow())
     for step in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):
@@ -136,7 +137,13 @@ def matching_step(secret, code):
 
 
 def is_totp_code(code):
+    code = without_spaces(code)
     return len(code) == DIGITS and code.isascii() and code.isdigit()
+
+
+def without_spaces(code):
+    """Apps show a code as "123 456", and people type it so."""
+    return "".join(code.split())
 
 
 def kind_of(code):

@@ -28,7 +28,8 @@ def relying_party(app):
 
 
 def test_by_default_the_demo_page_on_localhost_is_the_relying_party(make_app):
-    # APP_URL's default is http://127.0.0.1:8000/: browsers refuse an IP address as an RP id.
+    # APP_URL's default is http://localhost:8000/; a loopback address given is
+    # named localhost all the same: browsers refuse an IP address as an RP id.
     assert relying_party(make_app()) == ("localhost", ["http://localhost:8000"], "Flask JWT API")
     app = make_app(APP_URL="http://[::1]:8001/", APP_NAME="Notes")
     assert relying_party(app) == ("localhost", ["http://localhost:8001"], "Notes")

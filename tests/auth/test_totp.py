@@ -51,7 +51,7 @@ def test_codes_are_rfc_6238s():
 
 @pytest.mark.parametrize(
     "code",
-    ["", "12345", "1234567", "12345a", " 123456", "١٢٣٤٥٦", "１２３４５６", "abcd-efgh-ijkl-mnop"],
+    ["", "12345", "1234567", "12345a", "123-456", "١٢٣٤٥٦", "１２３４５６", "abcd-efgh-ijkl-mnop"],
 )
 def test_what_is_no_totp_code_matches_no_step(clock, code):
     # Digits of other scripts are digits to str.isdigit(): never compared.
@@ -65,6 +65,14 @@ def test_without_a_secret_nothing_matches(clock):
 
 def test_six_ascii_digits_are_a_totp_code():
     assert totp.kind_of("012345") == totp.TOTP
+
+
+@pytest.mark.parametrize("spelling", ["{} {}", " {}{} ", "{}\t{}"])
+def test_a_code_typed_as_apps_show_it_with_a_space_matches(clock, spelling):
+    code = code_in(0)
+    typed = spelling.format(code[:3], code[3:])
+    assert totp.kind_of(typed) == totp.TOTP
+    assert totp.matching_step(SECRET, typed) == STEP
 
 
 def test_recovery_codes_are_80_random_bits_in_four_groups():
