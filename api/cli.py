@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from api import encryption
 from api.accounts import events, mail_delivery, one_time_tokens, outbox, users
 from api.accounts.passwords import passwords
-from api.auth import mfa_challenges, passkeys, sessions, totp
+from api.auth import mfa_challenges, sessions, totp, webauthn_challenges
 from api.auth.key_files import (
     ASYMMETRIC_ALGORITHMS,
     MIN_RSA_BITS,
@@ -174,7 +174,7 @@ def prune():
     mfa tokens and passkey challenges (run it daily)."""
     tokens, ended = sessions.prune()
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
-    mfa_tokens, challenges = mfa_challenges.prune(), passkeys.prune()
+    mfa_tokens, challenges = mfa_challenges.prune(), webauthn_challenges.prune()
     db.session.commit()
     click.echo(f"Pruned {mfa_tokens} expired mfa tokens and {challenges} passkey challenges.")
 

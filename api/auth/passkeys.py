@@ -1,13 +1,8 @@
 """Passkeys (WebAuthn): a logged-in user registers one, then logs in with it
 alone, no password (CONTRACT.md). py_webauthn checks each ceremony; this
-module keeps the challenges, the credentials and their sign counters.
+module keeps the credentials and their sign counters; the challenges, each
+good for one answer within five minutes, are api/auth/webauthn_challenges.py's.
 
-- Challenges live in the database (`webauthn_challenges`), five minutes,
-  and work once: taken by deleting their row, committed before the answer
-  is checked, so that of two concurrent uses one wins and a failed attempt
-  uses its challenge up too. A registration's belongs to the login session
-  that asked for it (a new one replaces it); a login's to nobody, found by
-  its random `challenge_id`. Expired ones go whenever options are asked for.
 - Registration demands a discoverable credential (residentKey required) and
   user verification, and takes no attestation ("none"): the API trusts the
   key, not a vendor's statement about it. A credential id is registered once.
@@ -23,8 +18,7 @@ module keeps the challenges, the credentials and their sign counters.
   credential up first, then checks that the handle is its owner's.
 """
 
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 from flask_smorest import abort
@@ -67,12 +61,13 @@ from webauthn.helpers.structs import (
 
 from api.accounts import events
 from api.accounts.users import User
-from api.clock import as_utc, utcnow
+from api.auth import webauthn_challenges as challenges
+from api.auth.webauthn_challenges import LOGIN, REGISTER
+from api.auth.webauthn_challenges import WebAuthnChallenge as Challenge
+from api.clock import utcnow
 from api.extensions import db
 from api.web.metrics import SECOND_FACTORS
 
-LIFETIME = timedelta(minutes=5)
-REGISTER, LOGIN = "register", "login"
 PASSKEY = "passkey"  # the metric's method label
 # What py_webauthn's parsers raise on a malformed answer besides its own
 # exceptions (base64, CBOR and COSE garbage): all mean "does not verify".
@@ -94,21 +89,6 @@ class Passkey(db.Model):
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class WebAuthnChallenge(db.Model):
-    __tablename__ = "webauthn_challenges"
-
-    id: Mapped[str] = mapped_column(String(43), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(8))
-    # A registration's: whose, and the login session that may finish it
-    # (one pending per session). A login's: None, None.
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    session_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    challenge: Mapped[bytes] = mapped_column(LargeBinary(64))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Refused(Exception):
@@ -137,14 +117,14 @@ def registration_options(user, session_id):
     """Creation options for the user (a TokenUser), their challenge pending
     for `session_id` in place of any older one; committed."""
     challenge = generate_challenge()
-    _keep_challenge(REGISTER, challenge, user_id=user.id, session_id=session_id)
+    challenges.keep(REGISTER, challenge, user_id=user.id, session_id=session_id)
     options = generate_registration_options(
         rp_id=current_app.config["WEBAUTHN_RP_ID"],
         rp_name=current_app.config["WEBAUTHN_RP_NAME"],
         user_name=user.username,
         user_id=user_handle(user.id),
         challenge=challenge,
-        timeout=int(LIFETIME.total_seconds() * 1000),
+        timeout=int(challenges.LIFETIME.total_seconds() * 1000),
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.REQUIRED,
@@ -179,10 +159,10 @@ def register(user_id, session_id, name, credential):
 
 
 def _verified_passkey(user_id, session_id, name, credential):
-    expected = _take_challenge(
-        WebAuthnChallenge.purpose == REGISTER,
-        WebAuthnChallenge.user_id == user_id,
-        WebAuthnChallenge.session_id == session_id,
+    expected = _take(
+        Challenge.purpose == REGISTER,
+        Challenge.user_id == user_id,
+        Challenge.session_id == session_id,
     )
     rp_id, origins = expected_party()
     try:
@@ -222,11 +202,11 @@ def login_options():
     """(challenge_id, request options) for a login with any of this site's
     passkeys (discoverable: no allowCredentials); committed."""
     challenge = generate_challenge()
-    challenge_id = _keep_challenge(LOGIN, challenge)
+    challenge_id = challenges.keep(LOGIN, challenge)
     options = generate_authentication_options(
         rp_id=current_app.config["WEBAUTHN_RP_ID"],
         challenge=challenge,
-        timeout=int(LIFETIME.total_seconds() * 1000),
+        timeout=int(challenges.LIFETIME.total_seconds() * 1000),
         user_verification=UserVerificationRequirement.REQUIRED,
     )
     return {"challenge_id": challenge_id, "options": options_to_json_dict(options)}
@@ -250,9 +230,7 @@ def authenticate(challenge_id, credential):
 
 
 def _check_assertion(challenge_id, credential):
-    expected = _take_challenge(
-        WebAuthnChallenge.purpose == LOGIN, WebAuthnChallenge.id == challenge_id
-    )
+    expected = _take(Challenge.purpose == LOGIN, Challenge.id == challenge_id)
     rp_id, origins = expected_party()
     try:
         parsed = parse_authentication_credential_json(credential)
@@ -298,60 +276,11 @@ def _count_use(passkey_id, owner, new_count, synced):
         raise Refused("sign count did not move forward, or the passkey is gone", owner)
 
 
-# Challenges
-
-
-def _keep_challenge(purpose, challenge, user_id=None, session_id=None):
-    """Store a challenge (a registration's in place of its session's older
-    one) and forget expired ones; committed. Returns its id."""
-    row = {
-        "id": secrets.token_urlsafe(32),
-        "purpose": purpose,
-        "user_id": user_id,
-        "session_id": session_id,
-        "challenge": challenge,
-        "expires_at": utcnow() + LIFETIME,
-    }
-    try:
-        _save_challenge(row)
-    except IntegrityError:  # the same session asked twice at once: replace the other's
-        db.session.rollback()
-        _save_challenge(row)
-    return row["id"]
-
-
-def _save_challenge(row):
-    prune()
-    if row["session_id"] is not None:
-        db.session.execute(
-            delete(WebAuthnChallenge).where(WebAuthnChallenge.session_id == row["session_id"])
-        )
-    db.session.add(WebAuthnChallenge(**row))
-    db.session.commit()
-
-
-def _take_challenge(*where):
-    """Delete the challenge and commit, whatever comes next: it works once.
-    Its bytes, or Refused when there is none or it has expired."""
-    row = db.session.execute(
-        delete(WebAuthnChallenge)
-        .where(*where)
-        .returning(WebAuthnChallenge.challenge, WebAuthnChallenge.expires_at)
-    ).first()
-    db.session.commit()
-    if row is None:
-        raise Refused("no such challenge, or used already")
-    if as_utc(row.expires_at) <= utcnow():
-        raise Refused("challenge expired")
-    return row.challenge
-
-
-def prune():
-    """Forget expired challenges (pending until the caller commits); how many."""
-    gone = db.session.execute(
-        delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at <= utcnow())
-    )
-    return gone.rowcount
+def _take(*where):
+    challenge = challenges.take(*where)
+    if challenge is None:
+        raise Refused("no such challenge, used already, or expired")
+    return challenge
 
 
 # The user's passkeys
@@ -382,7 +311,7 @@ def remove(user_id, passkey_id, session_id):
 def remove_all(user_id):
     """Every passkey and pending registration of the user (an administrator's
     reset of their factors); pending until the caller commits. How many passkeys."""
-    db.session.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.user_id == user_id))
+    challenges.forget_all(user_id)
     return db.session.execute(delete(Passkey).where(Passkey.user_id == user_id)).rowcount
 
 

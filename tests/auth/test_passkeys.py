@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, func, select, text
 
 from api.accounts.users import User
 from api.auth import passkeys
-from api.auth.passkeys import Passkey, WebAuthnChallenge
+from api.auth.passkeys import Passkey
+from api.auth.webauthn_challenges import WebAuthnChallenge
 from api.clock import utcnow
 from api.extensions import db
 from config import ConfigError

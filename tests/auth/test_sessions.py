@@ -120,7 +120,7 @@ def test_prune_forgets_expired_rotated_tokens(store_app, auth, client):
 
 def test_prune_forgets_expired_mfa_tokens_and_passkey_challenges(store_app, auth, client):
     from api.auth.mfa_challenges import MfaChallenge
-    from api.auth.passkeys import WebAuthnChallenge
+    from api.auth.webauthn_challenges import WebAuthnChallenge
     from api.extensions import db
 
     enable_totp(client, auth.registered_pair()["access_token"])
