@@ -12,9 +12,12 @@ run: $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 # Everything: lint, the unit tests and the end-to-end tests (tests/e2e: gunicorn,
-# nginx, chromium, newman, load and faults), with branch coverage.
+# nginx, chromium, newman, load and faults), with branch coverage. The unit tier
+# runs on both cores (as make check does); the end-to-end tier, whose tests
+# start servers and time their work, one test at a time after it.
 test: $(VENV)/.dev node_modules/.installed system-packages lint
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+	$(BIN)/pytest -m "not e2e" -n 2 --dist worksteal --cov --cov-report=
+	$(BIN)/pytest -m e2e --cov --cov-append --cov-report=term-missing:skip-covered
 
 # Lint and the unit tier on both cores, in under a minute: no server is started.
 check: $(VENV)/.dev lint
