@@ -102,14 +102,18 @@ function showSessions(sessions) {
   }));
 }
 
-// The last security events, newest first.
+// The last security events, newest first: how a login was made (password,
+// password+totp, passkey…) and why one failed, when the event says.
 function showEvents(events) {
   if (events.length === 0) return $("events").replaceChildren(element("li", null, "Nothing yet."));
-  $("events").replaceChildren(...events.map((event) => element("li", null,
-    time(event.at), " · ", element("strong", "type", event.type),
-    " · ", event.ip || "unknown address",
-    event.details && event.details.reason
-      ? element("span", "reason", ` · ${event.details.reason}`) : null)));
+  $("events").replaceChildren(...events.map((event) => {
+    const details = event.details || {};
+    return element("li", null,
+      time(event.at), " · ", element("strong", "type", event.type),
+      details.method ? element("span", "method", ` · ${details.method}`) : null,
+      " · ", event.ip || "unknown address",
+      details.reason ? element("span", "reason", ` · ${details.reason}`) : null);
+  }));
 }
 
 function cookie(name) {
@@ -325,6 +329,7 @@ async function showDetails(done) {
   showEmail(me.data);
   showSecondFactor(me.data);
   showPasskeys(passkeys.data);
+  showFreshness(token.data.fresh === true);
   $("claims").textContent = JSON.stringify(token.data, null, 2);
   showSessions(sessions.data);
   showEvents(events.data);
@@ -354,29 +359,59 @@ $("change-email").addEventListener("submit", async (event) => {
   report(data);
 });
 
-// The routes that change a factor want a token straight from a login.
+// The routes that change a factor want a token straight from a login. The
+// page knows from the claims whether it has one, but the API is the judge: a
+// token refreshed in another tab is refused here all the same.
 function refused(data, what) {
-  if (data.error === "fresh_token_required") return show(`Log in again to ${what}.`);
-  report(data);
+  if (data.error !== "fresh_token_required") return report(data);
+  showFreshness(false);
+  show(`Log in again to ${what}.`);
+}
+
+// A token from a refresh changes no factor: its controls are off, with the
+// reason beside them, rather than open an input the API will refuse.
+function showFreshness(fresh) {
+  for (const node of document.querySelectorAll(".needs-fresh, #passkeys button")) {
+    node.disabled = !fresh;
+  }
+  for (const hint of document.querySelectorAll(".fresh-hint")) hint.hidden = fresh;
+  if (!fresh) closePanel("totp-disable");
 }
 
 function showSecondFactor(user) {
   $("mfa-status").textContent = user.mfa_enabled
     ? "TOTP is on: logins ask for a code from your app."
     : "TOTP is off: a password alone logs in.";
-  $("totp-start").hidden = user.mfa_enabled;
+  // No second enrolment while one is on the screen.
+  $("totp-start").hidden = user.mfa_enabled || !$("totp-enrol").hidden;
   $("totp-off").hidden = !user.mfa_enabled;
   $("new-recovery-codes").hidden = !user.mfa_enabled;
 }
 
+function closePanel(id) {
+  $(id).reset();
+  $(id).hidden = true;
+  panelSays(id, "");
+}
+
 function closeTotpPanels() {
-  for (const id of ["totp-enrol", "totp-disable"]) {
-    $(id).reset();
-    $(id).hidden = true;
-  }
+  closePanel("totp-enrol");
+  closePanel("totp-disable");
   $("totp-qr").removeAttribute("src");
   $("totp-secret").textContent = "";
   showRecoveryCodes([]);
+}
+
+// The answer to a panel's form, shown in the panel too: the result line is
+// at the top of the page, out of sight of the panel.
+function panelSays(id, text) {
+  $(id).querySelector(".message").textContent = text;
+}
+
+// Also in the panel, for the code typed there, if the panel is still open.
+function panelRefused(id, data, what) {
+  refused(data, what);
+  if (!$(id).hidden) panelSays(id, $("result").textContent);
 }
 
 // Shown once, as the API answers them; an empty list hides them.
@@ -395,22 +430,33 @@ $("totp-start").addEventListener("click", async () => {
   $("totp-qr").src = `data:image/svg+xml;base64,${base64(svg)}`;
   $("totp-secret").textContent = data.secret;
   $("totp-enrol").hidden = false;
-  $("totp-code").focus();
+  $("totp-start").hidden = true;
+  $("totp-enrol").scrollIntoView({ block: "nearest" });
+  $("totp-code").focus({ preventScroll: true });
   show("Scan the QR code, then confirm with a code from your app.");
 });
 
+// A code as the app shows it ("123 456") is one the API takes.
 $("totp-enrol").addEventListener("submit", async (event) => {
   event.preventDefault();
   const code = $("totp-code").value.trim();
   const { response, data } = await api("POST", "/api/me/mfa/totp/confirm", { code });
-  if (!response.ok) return report(data);
+  if (!response.ok) return panelRefused("totp-enrol", data, "turn on TOTP");
   closeTotpPanels();
   showRecoveryCodes(data.recovery_codes);
   await showDetails("TOTP is on. Keep the recovery codes: they are shown only this once.");
 });
 
+// Abandoned: TOTP stays off (a pending secret is replaced by the next start).
+$("totp-cancel").addEventListener("click", () => {
+  closeTotpPanels();
+  $("totp-start").hidden = false;
+  show("TOTP stays off.");
+});
+
 $("totp-off").addEventListener("click", () => {
   showRecoveryCodes([]);
+  panelSays("totp-disable", "");
   $("totp-disable").hidden = false;
   $("totp-off-code").focus();
   show("Turning TOTP off takes a code from your app, or a recovery code.");
@@ -420,7 +466,7 @@ $("totp-disable").addEventListener("submit", async (event) => {
   event.preventDefault();
   const code = $("totp-off-code").value.trim();
   const { response, data } = await api("DELETE", "/api/me/mfa/totp", { code });
-  if (!response.ok) return refused(data, "turn TOTP off");
+  if (!response.ok) return panelRefused("totp-disable", data, "turn TOTP off");
   closeTotpPanels();
   await showDetails("TOTP is off.");
 });
@@ -470,11 +516,32 @@ $("add-passkey").addEventListener("submit", async (event) => {
   await showDetails(`Passkey “${data.name}” added.`);
 });
 
-// WebAuthn exists on secure pages only: https, or http://localhost.
+// WebAuthn exists on secure pages only: https, or http://localhost; and its
+// RP id is a domain name, never an IP address (Chromium's raw answer to one
+// is "This is an invalid domain.").
 function passkeysAvailable() {
+  if (onIpAddress()) {
+    show($("passkeys-ip-hint").textContent);
+    return false;
+  }
   if (window.PublicKeyCredential && navigator.credentials) return true;
   show("Passkeys need a secure page (https, or http://localhost) in a browser that has them.");
   return false;
+}
+
+// IPv4, or IPv6 (which location.hostname has in brackets).
+const onIpAddress = () => /^(\d{1,3}\.){3}\d{1,3}$|^\[/.test(location.hostname);
+
+// This page at localhost, same port, path and query: where passkeys work.
+function hintPasskeysAtLocalhost() {
+  const url = new URL(location.href);
+  url.hostname = "localhost";
+  url.hash = "";
+  const anchor = element("a", null, url.href);
+  anchor.href = url.href;
+  $("passkeys-ip-hint").replaceChildren(
+    "Passkeys need a domain name: open this page at ", anchor, " instead.");
+  $("passkeys-ip-hint").hidden = false;
 }
 
 // The browser's ceremony ("create" or "get") on the API's JSON options: the
@@ -564,6 +631,7 @@ $("logout").addEventListener("click", async () => {
   const { response, data } = await api("POST", "/api/auth/logout");
   if (!response.ok) return report(data);
   forget();
+  $("password").value = "";  // the username stays, for the next login
   show("Logged out");
 });
 
@@ -580,6 +648,7 @@ setInterval(() => {
 
 // Served from another origin: the docs are the API's.
 if (API) $("docs-link").href = API + "/api/docs";
+if (onIpAddress()) hintPasskeysAtLocalhost();
 
 // On load, a login from before a reload: its tokens are in httpOnly cookies,
 // so the API tells the access token's expiry. No csrf value: not logged in.

@@ -21,6 +21,8 @@ LOGGED_OUT = "You are not logged in."
 ASKED_FOR_A_CODE = "Password accepted: now a code from your app, or a recovery code."
 WRONG_CODE = "The code is wrong, already used, or out of date."  # the API's message
 NO_PASSKEYS = ["No passkeys yet."]
+SCAN = "Scan the QR code, then confirm with a code from your app."
+LOG_IN_AGAIN = "Log in again to change your second factor or passkeys."
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,19 @@ def claims_after(page, username, login):
     return claims
 
 
+def events(page):
+    """Recent activity, newest first: each entry's text after its time."""
+    return [text.split(" · ", 1)[1] for text in texts(page, "#events li")]
+
+
+def refreshed(page, username):
+    """The details after a silent refresh: the access token is no longer fresh."""
+    assert page.evaluate("refresh()")  # what the page does on token_expired
+    claims = claims_after(page, username, "a refresh")
+    assert claims["fresh"] is False
+    return claims
+
+
 def wrong_code(totp):
     """Six digits that no step within the accepted drift gives."""
     now = time.time()
@@ -145,14 +160,29 @@ def test_totp_turned_on_from_the_qr_code_then_asked_for_at_login(page):
     assert act(page, "#show-details") == "tess"
     assert page.text_content("#mfa-status").startswith("TOTP is off")
     assert page.is_hidden("#totp-off") and page.is_hidden("#new-recovery-codes")
+    assert page.locator(".fresh-hint:visible").count() == 0  # a login's token: fresh
+
+    # No second enrolment while one is on the screen; abandoned, the button is back.
+    assert act(page, "#totp-start") == SCAN
+    assert page.is_visible("#totp-enrol") and page.is_hidden("#totp-start")
+    assert act(page, "#totp-cancel") == "TOTP stays off."
+    assert page.is_hidden("#totp-enrol") and page.is_visible("#totp-start")
 
     # The QR code, drawn (the page's policy let the data: image in), and its secret.
-    assert act(page, "#totp-start") == "Scan the QR code, then confirm with a code from your app."
+    assert act(page, "#totp-start") == SCAN
     assert page.get_attribute("#totp-qr", "src").startswith("data:image/svg+xml;base64,")
     wait_until_true(page, "document.getElementById('totp-qr').naturalWidth > 0")
     totp = pyotp.TOTP(page.text_content("#totp-secret"))
+    # A wrong code: said in the panel too, by the code box, and the panel stays.
+    page.fill("#totp-code", wrong_code(totp))
+    assert act(page, "#totp-confirm") == WRONG_CODE
+    assert page.text_content("#totp-enrol .message") == WRONG_CODE
+    assert act(page, "#show-details") == "tess"  # drawn again: still one enrolment
+    assert page.is_visible("#totp-enrol") and page.is_hidden("#totp-start")
+    # The code as the app shows it, "123 456": the box takes the space.
     spent = totp.now()
-    page.fill("#totp-code", spent)
+    page.fill("#totp-code", f"{spent[:3]} {spent[3:]}")
+    assert page.input_value("#totp-code") == f"{spent[:3]} {spent[3:]}"
     assert act(page, "#totp-confirm") == (
         "TOTP is on. Keep the recovery codes: they are shown only this once."
     )
@@ -161,7 +191,7 @@ def test_totp_turned_on_from_the_qr_code_then_asked_for_at_login(page):
     assert page.is_hidden("#totp-enrol") and page.get_attribute("#totp-qr", "src") is None
     assert page.text_content("#mfa-status").startswith("TOTP is on")
     assert page.is_hidden("#totp-start")
-    assert texts(page, "#events .type")[0] == "mfa_enabled"
+    assert events(page)[:2] == ["mfa_enabled · totp · 127.0.0.1", "mfa_failed · totp · 127.0.0.1"]
 
     # A new set of recovery codes, once; the old set is refused below.
     assert act(page, "#new-recovery-codes") == "New recovery codes: the old ones no longer work."
@@ -170,6 +200,7 @@ def test_totp_turned_on_from_the_qr_code_then_asked_for_at_login(page):
 
     # The password alone no longer logs in: a code box, and a wrong code stays out.
     assert act(page, "#logout") == "Logged out"
+    assert page.input_value("#password") == "" and page.input_value("#username") == "tess"
     assert page.is_hidden("#recovery") and texts(page, "#recovery-codes li") == []
     assert page.is_hidden("#mfa")
     assert password_login(page, "tess") == ASKED_FOR_A_CODE
@@ -186,6 +217,10 @@ def test_totp_turned_on_from_the_qr_code_then_asked_for_at_login(page):
     assert page.is_hidden("#mfa")
     claims = claims_after(page, "tess", "a password and a TOTP code")
     assert claims["amr"] == ["pwd", "otp", "mfa"]
+    assert events(page)[:2] == [
+        "login · password+totp · 127.0.0.1",
+        "mfa_failed · totp · 127.0.0.1",
+    ]
 
     # Turned off with a recovery code of the new set (the old set's is refused).
     assert act(page, "#totp-off").startswith("Turning TOTP off takes a code")
@@ -200,11 +235,19 @@ def test_totp_turned_on_from_the_qr_code_then_asked_for_at_login(page):
     assert password_login(page, "tess") == SIGNED_IN
     assert claims_after(page, "tess", "a password alone")["amr"] == ["pwd"]
 
+    # Refreshed, the token changes no factor: the page says so instead of
+    # opening an input the API would refuse.
+    refreshed(page, "tess")
+    assert texts(page, ".fresh-hint:visible") == [LOG_IN_AGAIN] * 2
+    for control in ("#totp-start", "#passkey-name", "#add-passkey-button"):
+        assert page.is_disabled(control), control
+
 
 def test_a_passkey_added_then_used_alone_to_log_in(page, authenticator, server):
     register_and_log_in(page, "pia")
     assert act(page, "#show-details") == "pia"
     assert texts(page, "#passkeys li") == NO_PASSKEYS
+    assert page.is_hidden("#passkeys-ip-hint")  # localhost: a domain name
     page.fill("#passkey-name", "This laptop")
     assert act(page, "#add-passkey-button") == "Passkey “This laptop” added."
     (key,) = page.locator("#passkeys li").all()
@@ -220,6 +263,7 @@ def test_a_passkey_added_then_used_alone_to_log_in(page, authenticator, server):
     assert act(page, "#passkey-login") == SIGNED_IN
     claims = claims_after(page, "pia", "a passkey")
     assert "user" in claims["amr"] and {"hwk", "swk"} & set(claims["amr"])
+    assert events(page)[0] == "login · passkey · 127.0.0.1"
     (key,) = page.locator("#passkeys li").all()
     assert "last used" in key.text_content() and "never used" not in key.text_content()
 
@@ -254,3 +298,18 @@ def test_a_passkey_added_then_used_alone_to_log_in(page, authenticator, server):
     assert act(page, "#logout") == "Logged out"
     assert act(page, "#passkey-login") == SIGNED_IN
     assert act(page, "#show-details") == "pia"
+
+    # Refreshed: no passkey is removed nor added until the next login.
+    refreshed(page, "pia")
+    remove = page.locator("#passkeys li").get_by_role("button", name="Remove")
+    assert remove.is_disabled() and page.is_disabled("#add-passkey-button")
+    assert texts(page, "#passkeys-section .fresh-hint") == [LOG_IN_AGAIN]
+
+
+def test_on_an_ip_address_the_page_sends_passkeys_to_localhost(page, server):
+    port = server.url.rsplit(":", 1)[1]
+    page.goto(f"http://127.0.0.1:{port}/")
+    hint = f"Passkeys need a domain name: open this page at http://localhost:{port}/ instead."
+    assert page.text_content("#passkeys-ip-hint") == hint
+    assert page.get_attribute("#passkeys-ip-hint a", "href") == f"http://localhost:{port}/"
+    assert act(page, "#passkey-login") == hint  # not Chromium's "This is an invalid domain."
