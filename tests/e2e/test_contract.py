@@ -33,8 +33,14 @@ def live(tmp_path_factory):
     server.stop()
 
 
-# These end the session of the token the fuzzer holds: they get a run of their own.
-SESSION_ENDING = ["/api/auth/logout", "/api/auth/sessions", "/api/auth/sessions/{session_id}"]
+# These end the session of the token the fuzzer holds (an admin's reset of
+# its own factors ends its sessions too): they get a run of their own.
+SESSION_ENDING = [
+    "/api/auth/logout",
+    "/api/auth/sessions",
+    "/api/auth/sessions/{session_id}",
+    "/api/admin/users/{user_id}/mfa",
+]
 REFRESH = "/api/auth/refresh"
 
 
