@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, text
 from api import create_app
 from api.database import engines
 from api.extensions import db
-from tests.helpers import POSTGRES_ADMIN_URL, AuthActions, require_service
+from tests.helpers import POSTGRES_ADMIN_URL, AuthActions, require_service, stopped_clock
 
 
 @pytest.fixture
@@ -33,6 +33,14 @@ def app_factory(base, build_schema):
     for app in built:
         for engine in engines(app):
             engine.dispose()
+
+
+@pytest.fixture
+def clock():
+    """Time stopped a second into a TOTP step; `.shift(TOTP_STEP)` moves on
+    (tests/helpers.py stopped_clock)."""
+    with stopped_clock() as traveller:
+        yield traveller
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from tests.helpers import (
     me,
     mfa_login,
     refresh,
-    stopped_clock,
     totp_code,
     wrong_code,
 )
@@ -45,12 +44,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 @pytest.fixture
 def client(store_app):
     return store_app.test_client()
-
-
-@pytest.fixture
-def clock():
-    with stopped_clock() as traveller:
-        yield traveller
 
 
 @pytest.fixture

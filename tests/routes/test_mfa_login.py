@@ -27,7 +27,6 @@ from tests.helpers import (
     mfa_token_of,
     refresh,
     second_step,
-    stopped_clock,
     totp_code,
     wrong_code,
 )
@@ -59,12 +58,6 @@ class TotpUser(NamedTuple):
 @pytest.fixture
 def client(store_app):
     return store_app.test_client()
-
-
-@pytest.fixture
-def clock():
-    with stopped_clock() as traveller:
-        yield traveller
 
 
 @pytest.fixture

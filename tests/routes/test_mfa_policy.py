@@ -25,7 +25,6 @@ from tests.helpers import (
     mfa_token_of,
     refresh,
     second_step,
-    stopped_clock,
     totp_code,
     wrong_code,
 )
@@ -54,12 +53,6 @@ def app(make_store_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-@pytest.fixture
-def clock():
-    with stopped_clock() as traveller:
-        yield traveller
 
 
 def assert_step_up_needed(response):
