@@ -129,6 +129,28 @@ def refresh(client, token):
     return client.post("/api/auth/refresh", headers=bearer(token))
 
 
+def assert_login_cookies(response):
+    """A cookie login's answer: the four cookies, httpOnly where they hold a
+    token, on their paths, their csrf values those of the body."""
+    body = response.json
+    cookies = {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
+    assert set(cookies) == {
+        "access_token_cookie",
+        "refresh_token_cookie",
+        "csrf_access_token",
+        "csrf_refresh_token",
+    }
+    assert "HttpOnly" in cookies["access_token_cookie"]
+    assert "Path=/;" in cookies["access_token_cookie"]
+    assert "HttpOnly" in cookies["refresh_token_cookie"]
+    assert "Path=/api/auth" in cookies["refresh_token_cookie"]
+    assert "HttpOnly" not in cookies["csrf_access_token"]
+    assert "Path=/api/auth" in cookies["csrf_refresh_token"]
+    assert all("SameSite=Lax" in c for c in cookies.values())
+    assert f"csrf_access_token={body['csrf_access_token']};" in cookies["csrf_access_token"]
+    assert f"csrf_refresh_token={body['csrf_refresh_token']};" in cookies["csrf_refresh_token"]
+
+
 # TOTP (api/auth/totp.py): codes as an authenticator app makes them.
 
 TOTP_STEP = 30  # seconds

@@ -6,7 +6,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from api.accounts import passwords, users
-from tests.helpers import PASSWORD, assert_error, bearer, claims_of
+from tests.helpers import PASSWORD, assert_error, assert_login_cookies, bearer, claims_of
 
 
 def test_login_returns_token_pair(auth, client):
@@ -111,21 +111,7 @@ def test_cookie_login_sets_cookies_and_no_token_in_body(auth, client):
     }
     assert body["user"]["username"] == "bob"
     assert "access_token" not in body and "refresh_token" not in body
-    cookies = {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
-    assert set(cookies) == {
-        "access_token_cookie",
-        "refresh_token_cookie",
-        "csrf_access_token",
-        "csrf_refresh_token",
-    }
-    assert "HttpOnly" in cookies["access_token_cookie"]
-    assert "Path=/;" in cookies["access_token_cookie"]
-    assert "HttpOnly" in cookies["refresh_token_cookie"]
-    assert "Path=/api/auth" in cookies["refresh_token_cookie"]
-    assert "HttpOnly" not in cookies["csrf_access_token"]
-    assert "Path=/api/auth" in cookies["csrf_refresh_token"]
-    assert all("SameSite=Lax" in c for c in cookies.values())
-    assert f"csrf_access_token={body['csrf_access_token']};" in cookies["csrf_access_token"]
+    assert_login_cookies(response)
     assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -19,6 +19,7 @@ from tests.helpers import (
     AuthActions,
     Fresh,
     assert_error,
+    assert_login_cookies,
     bearer,
     claims_of,
     enable_totp,
@@ -135,15 +136,7 @@ def test_the_second_step_of_a_cookie_login_sets_cookies(client, bob):
     body = response.json
     assert set(body) == COOKIE_FIELDS
     assert body["user"]["username"] == "bob" and body["user"]["mfa_enabled"] is True
-    cookies = {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
-    assert set(cookies) == {
-        "access_token_cookie",
-        "refresh_token_cookie",
-        "csrf_access_token",
-        "csrf_refresh_token",
-    }
-    assert "HttpOnly" in cookies["access_token_cookie"]
-    assert f"csrf_access_token={body['csrf_access_token']};" in cookies["csrf_access_token"]
+    assert_login_cookies(response)
     assert amr_shown(client) == AMR_TOTP
     refreshed = client.post(
         "/api/auth/refresh", headers={"X-CSRF-TOKEN": body["csrf_refresh_token"]}

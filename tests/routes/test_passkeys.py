@@ -14,7 +14,7 @@ from api.accounts import users
 from api.auth import passkeys
 from api.clock import utcnow
 from api.extensions import db
-from tests.helpers import Fresh, assert_error, bearer, claims_of, refresh
+from tests.helpers import Fresh, assert_error, assert_login_cookies, bearer, claims_of, refresh
 from tests.webauthn_support import (
     COOKIE_LOGIN,
     LOGIN,
@@ -269,7 +269,7 @@ def test_a_passkey_logs_in_with_cookies(client, pair, key):
     assert response.status_code == 200, response.json
     assert "access_token" not in response.json and "refresh_token" not in response.json
     assert response.json["user"]["username"] == "bob"
-    assert response.json["csrf_access_token"] and response.json["csrf_refresh_token"]
+    assert_login_cookies(response)
     claims = claims_of(client.get_cookie("access_token_cookie").value)
     assert claims["amr"] == ["hwk", "user"] and claims["fresh"] is True
     assert client.get("/api/me").json["username"] == "bob"  # the cookie works
