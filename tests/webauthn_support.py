@@ -35,11 +35,12 @@ def unb64url(text):
 
 class Authenticator:
     """`synced`: backup eligible and backed up (BE|BS), as a synced passkey;
-    `counter`: keeps a sign count (a security key) or sends 0 (most synced ones)."""
+    `counter`: keeps a sign count (a security key) or sends 0 (most synced ones);
+    `id_length`: of its credential id, in bytes."""
 
-    def __init__(self, synced=False, counter=True):
+    def __init__(self, synced=False, counter=True, id_length=32):
         self.key = ec.generate_private_key(ec.SECP256R1())
-        self.credential_id = secrets.token_bytes(32)
+        self.credential_id = secrets.token_bytes(id_length)
         self.synced = synced
         self.counter = counter
         self.sign_count = 0
@@ -163,3 +164,11 @@ def log_in(client, key, path=LOGIN, **answer):
     start = login_options(client)
     credential = key.get(start["options"], **answer)
     return client.post(path, json={"challenge_id": start["challenge_id"], "credential": credential})
+
+
+def two_factor_pair(client, key):
+    """The token pair of a login with `key`: it proved two factors, as adding
+    or removing a passkey needs once the account has one."""
+    response = log_in(client, key)
+    assert response.status_code == 200, response.json
+    return response.json

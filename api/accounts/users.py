@@ -57,7 +57,10 @@ def lock(user_id):
 
 
 def locked(query):
-    return query.with_for_update().execution_options(populate_existing=True)
+    # FOR NO KEY UPDATE on PostgreSQL: lockers of an account still run one at
+    # a time, but a row that only refers to it (a security event of a wrong
+    # code) is not held up, which deadlocked two requests of one login.
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
 
 
 def register(username, password, email=None):

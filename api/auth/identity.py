@@ -31,7 +31,7 @@ from sqlalchemy import bindparam, select
 
 from api.accounts import users
 from api.accounts.users import User
-from api.auth import parse_cache, revocation, sessions
+from api.auth import parse_cache, passkeys, revocation, sessions
 from api.auth.claims import check_token_shape, is_multi_factor
 from api.auth.sessions import LoginSession
 from api.database import read_row
@@ -60,7 +60,7 @@ def token_required(refresh=False, fresh=False, mfa=False):
 
 def require_mfa():
     """403 unless the token's login proved two factors (password and code, or
-    a user-verified passkey). The contract has no code of its own for it; the
+    a user-verified passkey; RFC 8176 `amr`). The contract has no code of its own for it; the
     challenge is RFC 9470's step-up, so a client knows to log in again with
     a second factor rather than ask for a role."""
     if not is_multi_factor(get_jwt().get("amr")):
@@ -69,6 +69,27 @@ def require_mfa():
             message="This needs a login with a second factor (a code or a passkey).",
             headers=bearer_challenge("insufficient_user_authentication"),
         )
+
+
+def changes_factors(view):
+    """For a route that adds, renews or removes a second factor or a passkey
+    (after its `token_required`): an account with a passkey changes them only
+    from a login that proved two factors. Its password alone still logs in
+    (a passkey is a login of its own, not a second step), so without this a
+    stolen password would add the thief's passkey, whose logins pass as two
+    factors (`require_mfa`, ADMIN_MFA_REQUIRED), or remove the owner's.
+    With TOTP on, a password alone logs in no more, and turning it on ended
+    every other session: the sessions left proved a code, or are the one
+    that turned it on. An account with no factor gets its first from the
+    password alone: there is nothing else to ask for."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if passkeys.exists_for(get_current_user().id):
+            require_mfa()
+        return current_app.ensure_sync(view)(*args, **kwargs)
+
+    return wrapper
 
 
 def roles_required(*roles, mfa_setting=None):

@@ -80,50 +80,60 @@ def username_of(token):
 def finish(token, code):
     """The user and transport of the login that `token` started, once `code`
     is a right second factor: (user, cookies, method). The token is used up
-    in the caller's transaction, which opens the session. A wrong code is
-    counted and committed, then refused."""
-    # Plain values: a rollback below expires the row, which another request
-    # may have deleted meanwhile.
-    key, user_id, cookies = _live_challenge(token)
+    in the caller's transaction, which opens the session; a wrong code is
+    recorded and refused."""
+    key = token_hash(token)
+    user_id, cookies = _spend_attempt(key)
     user = users.lock(user_id)
     if user is None or user.disabled:
-        _refuse_token("The mfa token is no longer valid; log in again.")
+        _refuse_token()
     method = totp.check_code(user.id, code)
     if method is None:
-        totp.refuse_code(user.id, None, "login", code, before_commit=lambda: _count_failure(key))
-    taken = db.session.execute(
-        delete(MfaChallenge).where(
-            MfaChallenge.token_hash == key, MfaChallenge.failures < MAX_FAILURES
-        )
-    )
-    if taken.rowcount != 1:  # another request used it first, or it died meanwhile
+        totp.refuse_code(user.id, None, "login", code)
+    taken = db.session.execute(delete(MfaChallenge).where(MfaChallenge.token_hash == key))
+    if taken.rowcount != 1:  # another request's right code used it meanwhile
         db.session.rollback()
-        _refuse_token("The mfa token was already used; log in again.")
+        _refuse_token()
     totp.count_success(method)
     return user, cookies, method
 
 
-def _live_challenge(token):
-    """(token hash, user id, cookies) of a live mfa token; else 401."""
-    challenge = db.session.get(MfaChallenge, token_hash(token))
-    if challenge is None or challenge.failures >= MAX_FAILURES:
-        _refuse_token("The mfa token is unknown, used, or dead after too many wrong codes.")
-    if as_utc(challenge.expires_at) <= utcnow():
-        abort(401, error="token_expired", message="The mfa token has expired; log in again.")
-    return challenge.token_hash, challenge.user_id, challenge.cookies
-
-
-def _count_failure(key):
-    """A wrong code counts against the token: it dies at the fifth."""
-    db.session.execute(
+def _spend_attempt(key):
+    """Count an attempt before its code is checked, committed at once: of
+    any number of concurrent attempts, at most MAX_FAILURES are checked.
+    (user id, cookies) of the token; else 401."""
+    spent = db.session.execute(
         update(MfaChallenge)
-        .where(MfaChallenge.token_hash == key)
+        .where(
+            MfaChallenge.token_hash == key,
+            MfaChallenge.failures < MAX_FAILURES,
+            MfaChallenge.expires_at > utcnow(),
+        )
         .values(failures=MfaChallenge.failures + 1)
+        .returning(MfaChallenge.user_id, MfaChallenge.cookies)
+    ).first()
+    db.session.commit()
+    if spent is None:
+        _refuse_spent(key)
+    return spent.user_id, spent.cookies
+
+
+def _refuse_spent(key):
+    challenge = db.session.get(MfaChallenge, key)
+    alive = challenge is not None and challenge.failures < MAX_FAILURES
+    if alive and as_utc(challenge.expires_at) <= utcnow():
+        abort(401, error="token_expired", message="The mfa token has expired; log in again.")
+    _refuse_token()
+
+
+def _refuse_token():
+    # One message for every such refusal: which of them it was would tell a
+    # guesser racing its own attempts whether a code was right.
+    abort(
+        401,
+        error="invalid_token",
+        message="The mfa token is unknown, used, or dead after 5 wrong codes; log in again.",
     )
-
-
-def _refuse_token(message):
-    abort(401, error="invalid_token", message=message)
 
 
 def revoke_all(user_id):

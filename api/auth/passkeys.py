@@ -74,13 +74,18 @@ PASSKEY = "passkey"  # the metric's method label
 MALFORMED = (WebAuthnException, ValueError, KeyError, IndexError, TypeError)
 
 
+# WebAuthn §5.8.3: a credential id is at most 1023 bytes; a longer one is
+# no authenticator's (and would outgrow PostgreSQL's index).
+MAX_CREDENTIAL_ID = 1023
+
+
 class Passkey(db.Model):
     __tablename__ = "passkeys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     # WebAuthn caps a credential id at 1023 bytes.
-    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(MAX_CREDENTIAL_ID), unique=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE
     sign_count: Mapped[int] = mapped_column(BigInteger)  # an unsigned 32-bit count
     transports: Mapped[list] = mapped_column(JSON)
@@ -181,6 +186,8 @@ def _verified_passkey(user_id, session_id, name, credential):
         )
     except MALFORMED as exc:
         raise Refused(str(exc)) from exc
+    if len(verified.credential_id) > MAX_CREDENTIAL_ID:
+        raise Refused("credential id longer than WebAuthn allows")
     if _find(verified.credential_id) is not None:
         raise Refused("credential already registered")
     return Passkey(
@@ -236,7 +243,7 @@ def _check_assertion(challenge_id, credential):
         parsed = parse_authentication_credential_json(credential)
     except MALFORMED as exc:
         raise Refused(str(exc)) from exc
-    passkey = _find(parsed.raw_id)
+    passkey = _find(parsed.raw_id) if len(parsed.raw_id) <= MAX_CREDENTIAL_ID else None
     if passkey is None:
         raise Refused("unknown credential")
     # Discoverable login: the authenticator names the account, and must name the key's owner.
@@ -288,6 +295,11 @@ def _take(*where):
 
 def _find(credential_id):
     return db.session.scalar(select(Passkey).where(Passkey.credential_id == credential_id))
+
+
+def exists_for(user_id):
+    any_passkey = select(Passkey.id).where(Passkey.user_id == user_id).limit(1)
+    return db.session.scalar(any_passkey) is not None
 
 
 def listing(user_id):

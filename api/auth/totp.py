@@ -24,6 +24,7 @@ import segno
 from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api import encryption
@@ -39,6 +40,7 @@ DRIFT_STEPS = 1
 RECOVERY_CODE_COUNT = 10
 TOTP = "totp"
 RECOVERY_CODE = "recovery_code"
+NOTHING_PENDING = ()  # confirm(): another request confirmed it first
 
 
 class TotpCredential(db.Model):
@@ -73,19 +75,27 @@ class RecoveryCode(db.Model):
 
 def start_enrolment(user, session_id):
     """A new pending secret for `user` (a TokenUser), owned by this session;
-    pending until the caller commits. TOTP in use, if any, stays on until
-    the new secret is confirmed."""
+    committed. TOTP in use, if any, stays on until the new secret is confirmed."""
     secret = pyotp.random_base32()
-    credential = db.session.get(TotpCredential, user.id) or TotpCredential(
-        user_id=user.id, last_step=0
-    )
-    credential.pending_secret = encryption.encrypt(secret)
-    credential.pending_session_id = session_id
-    db.session.add(credential)
+    try:
+        _keep_pending(user.id, secret, session_id)
+    except IntegrityError:  # a first enrolment at once made the row (SQLite locks none)
+        db.session.rollback()
+        _keep_pending(user.id, secret, session_id)
     uri = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD).provisioning_uri(
         name=user.username, issuer_name=current_app.config["APP_NAME"]
     )
     return {"secret": secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)}
+
+
+def _keep_pending(user_id, secret, session_id):
+    credential = db.session.get(TotpCredential, user_id) or TotpCredential(
+        user_id=user_id, last_step=0
+    )
+    credential.pending_secret = encryption.encrypt(secret)
+    credential.pending_session_id = session_id
+    db.session.add(credential)
+    db.session.commit()
 
 
 def qr_svg(text):
@@ -110,15 +120,30 @@ def confirm(user, session_id, code):
     """Turn TOTP on with the secret this session is enrolling, if `code` is
     one of its codes: returns the new recovery codes (pending until the caller
     commits), or None for a wrong code. `user`: the locked User."""
-    secret = pending_secret(user.id, session_id)
-    step = matching_step(secret, code)
+    credential = db.session.get(TotpCredential, user.id)
+    read = credential.pending_secret if credential else None
+    step = matching_step(pending_secret(user.id, session_id), code)
     if step is None:
         return None
-    credential = db.session.get(TotpCredential, user.id)
-    credential.secret = credential.pending_secret
-    credential.pending_secret = credential.pending_session_id = None
-    credential.last_step = step
-    credential.enabled_at = utcnow()
+    # Conditional: of two confirmations at once (SQLite locks no row), one
+    # turns it on; the other finds nothing pending and shows no codes.
+    confirmed = db.session.execute(
+        update(TotpCredential)
+        .where(
+            TotpCredential.user_id == user.id,
+            TotpCredential.pending_secret == read,
+            TotpCredential.pending_session_id == session_id,
+        )
+        .values(
+            secret=read,
+            pending_secret=None,
+            pending_session_id=None,
+            last_step=step,
+            enabled_at=utcnow(),
+        )
+    )
+    if confirmed.rowcount != 1:
+        return NOTHING_PENDING
     user.mfa_enabled = True
     return replace_recovery_codes(user.id)
 
@@ -216,14 +241,11 @@ def methods(user_id):
     return [TOTP, RECOVERY_CODE] if db.session.scalar(any_left) is not None else [TOTP]
 
 
-def refuse_code(user_id, session_id, step, code, before_commit=None):
-    """A wrong code: nothing of the attempt is kept but its record (and what
-    `before_commit` adds, such as a count against the mfa token); committed,
-    counted, then `400 invalid_code`."""
+def refuse_code(user_id, session_id, step, code):
+    """A wrong code: nothing of the attempt is kept but its record;
+    committed, counted, then `400 invalid_code`."""
     kind = kind_of(code)
     db.session.rollback()
-    if before_commit is not None:
-        before_commit()
     events.record("mfa_failed", user_id, session_id, step=step, method=kind)
     db.session.commit()
     SECOND_FACTORS.labels(kind, "failed").inc()

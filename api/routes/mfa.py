@@ -9,7 +9,7 @@ from api.accounts import events
 from api.auth import mfa_challenges, sessions, totp
 from api.auth.claims import AMR_PASSWORD_AND_OTP
 from api.auth.cookies import cookie_session
-from api.auth.identity import lock_current_user, token_required
+from api.auth.identity import changes_factors, lock_current_user, token_required
 from api.extensions import db
 from api.routes import groups
 from api.schemas import (
@@ -35,14 +35,13 @@ LOGIN_ANSWER_DOC = {"responses": {"200": {
 @groups.mfa.post("/api/me/mfa/totp")
 @groups.mfa.doc(**AUTH_DOC)
 @token_required(fresh=True)
+@changes_factors
 @groups.mfa.response(200, TotpEnrolmentSchema)
 def start_totp():
     """Start turning TOTP on (fresh token): a new secret, its otpauth URI and
     QR code. It counts once a code of it is sent to /confirm from this session."""
     lock_current_user()  # one enrolment at a time: a double click must not race
-    enrolment = totp.start_enrolment(get_current_user(), get_jwt()["sid"])
-    db.session.commit()
-    return enrolment
+    return totp.start_enrolment(get_current_user(), get_jwt()["sid"])
 
 
 @groups.mfa.post("/api/me/mfa/totp/confirm")
@@ -50,32 +49,42 @@ def start_totp():
 @token_required()
 @groups.mfa.arguments(CodeSchema)
 @groups.mfa.response(200, RecoveryCodesSchema)
-@limits.per_address
+@limits.second_factor(lambda: get_current_user().username)
 def confirm_totp(data):
     """Turn TOTP on with a first code from the app (a token of the session
     that started it); answers the ten recovery codes, this once."""
     user, sid = lock_current_user(), get_jwt()["sid"]
     if totp.pending_secret(user.id, sid) is None:
-        abort(
-            409,
-            error="nothing_to_confirm",
-            message="No TOTP enrolment is pending in this session: start one first.",
-        )
+        _nothing_to_confirm()
     codes = totp.confirm(user, sid, data["code"])
     if codes is None:
         totp.refuse_code(user.id, sid, "confirm", data["code"])
-    events.record("mfa_enabled", user.id, sid, method=totp.TOTP)
+    if codes == totp.NOTHING_PENDING:
+        _nothing_to_confirm()
+    # Sessions opened with the password alone end: from now on a login
+    # needs a code, and a thief's earlier login must not outlive that.
+    ended = sessions.revoke_all(user.id, reason="mfa_enabled", keep=sid)
+    events.record("mfa_enabled", user.id, sid, method=totp.TOTP, sessions_revoked=len(ended))
     totp.count_success(totp.TOTP)
     db.session.commit()
     return {"recovery_codes": codes}
 
 
+def _nothing_to_confirm():
+    abort(
+        409,
+        error="nothing_to_confirm",
+        message="No TOTP enrolment is pending in this session: start one first.",
+    )
+
+
 @groups.mfa.delete("/api/me/mfa/totp")
 @groups.mfa.doc(**AUTH_DOC)
 @token_required(fresh=True)
+@changes_factors
 @groups.mfa.arguments(CodeSchema)
 @groups.mfa.response(204)
-@limits.per_address
+@limits.second_factor(lambda: get_current_user().username)
 def turn_off_totp(data):
     """Turn TOTP off (fresh token), with a code from the app or a recovery code."""
     user, sid = _user_with_totp()
@@ -92,6 +101,7 @@ def turn_off_totp(data):
 @groups.mfa.post("/api/me/mfa/recovery-codes")
 @groups.mfa.doc(**AUTH_DOC)
 @token_required(fresh=True)
+@changes_factors
 @groups.mfa.response(200, RecoveryCodesSchema)
 def new_recovery_codes():
     """A new set of ten recovery codes (fresh token); the old set stops working."""

@@ -7,7 +7,7 @@ from flask_jwt_extended import get_current_user, get_jwt
 from api.auth import passkeys, sessions
 from api.auth.claims import passkey_amr
 from api.auth.cookies import cookie_session
-from api.auth.identity import token_required
+from api.auth.identity import changes_factors, token_required
 from api.routes import groups
 from api.schemas import (
     MAX_ID,
@@ -29,6 +29,7 @@ blp = groups.passkeys
 @blp.post("/api/me/passkeys/options")
 @blp.doc(**AUTH_DOC)
 @token_required(fresh=True)
+@changes_factors
 @blp.response(200, PasskeyCreationOptionsSchema)
 def registration_options():
     """Start registering a passkey (fresh token): options for navigator.credentials.create().
@@ -66,6 +67,7 @@ def list_passkeys():
 @blp.delete(f"/api/me/passkeys/<int(max={MAX_ID}):passkey_id>")
 @blp.doc(**AUTH_DOC)
 @token_required(fresh=True)
+@changes_factors
 @blp.response(204)
 def remove_passkey(passkey_id):
     """Remove a passkey (fresh token): it logs in no more. 404 if it is not the caller's."""

@@ -40,7 +40,7 @@ REUSE_DETECTIONS = Counter(
 REVOCATIONS = Counter(
     "jwt_api_session_revocations",
     "Login sessions revoked, by reason "
-    "(logout, user, password_change, password_reset, admin, mfa_reset, reuse).",
+    "(logout, user, password_change, password_reset, admin, mfa_enabled, mfa_reset, reuse).",
     ["reason"],
 )
 SECURITY_EVENTS = Counter("jwt_api_security_events", "Security events recorded, by type.", ["type"])
@@ -73,6 +73,7 @@ for _reason in (
     "password_change",
     "password_reset",
     "admin",
+    "mfa_enabled",
     "mfa_reset",
     "reuse",
 ):

@@ -18,7 +18,7 @@ from api.clock import utcnow
 from api.extensions import db
 from config import ConfigError
 from tests.helpers import AuthActions, assert_error, bearer, claims_of
-from tests.webauthn_support import Authenticator
+from tests.webauthn_support import OPTIONS, Authenticator, add, two_factor_pair
 
 # The relying party
 
@@ -135,15 +135,18 @@ def test_the_resolved_settings_reach_the_options(make_app):
 # What is kept
 
 
+def with_passkey(client, auth, username, key):
+    """A new user with `key` registered (from their password login: their first)."""
+    add(client, auth.registered_pair(username)["access_token"], key, name="Key")
+
+
 def add_passkey(client, auth, username, key=None):
-    """A user with a passkey, and a registration pending in their session."""
-    token = auth.registered_pair(username)["access_token"]
+    """A user with a passkey, and a registration pending in a session of a
+    login with it (another passkey needs a login that proved two factors)."""
     key = key or Authenticator()
-    options = client.post("/api/me/passkeys/options", headers=bearer(token)).json
-    body = {"name": "Key", "credential": key.create(options)}
-    assert client.post("/api/me/passkeys", json=body, headers=bearer(token)).status_code == 201
-    assert client.post("/api/me/passkeys/options", headers=bearer(token)).status_code == 200
-    return token
+    with_passkey(client, auth, username, key)
+    token = two_factor_pair(client, key)["access_token"]
+    assert client.post(OPTIONS, headers=bearer(token)).status_code == 200
 
 
 def count(model, user_id=None):
@@ -161,8 +164,8 @@ def test_a_registration_keeps_the_key_its_count_transports_and_whether_it_is_syn
     app, auth, client
 ):
     hardware, synced = Authenticator(), Authenticator(synced=True, counter=False)
-    add_passkey(client, auth, "bob", hardware)
-    add_passkey(client, auth, "alice", synced)
+    with_passkey(client, auth, "bob", hardware)
+    with_passkey(client, auth, "alice", synced)
     with app.app_context():
         kept = {p.user_id: p for p in db.session.scalars(select(Passkey))}
         bob, alice = kept[user_id("bob")], kept[user_id("alice")]
@@ -218,7 +221,7 @@ def test_of_two_logins_with_one_sign_count_at_once_one_wins(make_store_app, back
     app = make_store_app()
     client = app.test_client()
     key = Authenticator()
-    add_passkey(client, AuthActions(client), "bob", key)
+    with_passkey(client, AuthActions(client), "bob", key)
     start = client.post("/api/auth/passkey/options", json={}).json
     body = {
         "challenge_id": start["challenge_id"],

@@ -94,6 +94,7 @@ def test_mixed_load_without_a_single_error(server):
                 "password_change",
                 "password_reset",
                 "admin",
+                "mfa_enabled",
                 "mfa_reset",
                 "reuse",
             )

@@ -12,9 +12,19 @@ from prometheus_client import REGISTRY
 
 from api.accounts import users
 from api.auth import passkeys
+from api.auth.passkeys import MAX_CREDENTIAL_ID
 from api.clock import utcnow
 from api.extensions import db
-from tests.helpers import Fresh, assert_error, assert_login_cookies, bearer, claims_of, refresh
+from tests.helpers import (
+    Fresh,
+    assert_error,
+    assert_login_cookies,
+    bearer,
+    claims_of,
+    enable_totp,
+    mfa_login,
+    refresh,
+)
 from tests.webauthn_support import (
     COOKIE_LOGIN,
     LOGIN,
@@ -28,6 +38,7 @@ from tests.webauthn_support import (
     log_in,
     login_options,
     spoil_signature,
+    two_factor_pair,
 )
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres+redis"], indirect=True)
@@ -99,8 +110,10 @@ def test_a_passkey_is_registered_and_listed(client, pair, key):
     assert added["name"] == "Phone" and added["last_used_at"] is None
     assert added["created_at"].endswith("Z")
     assert listed(client, token) == [added]
-    # The next registration excludes it, so the same authenticator is not added twice.
-    excluded = creation_options(client, token)["excludeCredentials"]
+    # The next registration (from a login with it: the account has a passkey
+    # now) excludes it, so the same authenticator is not added twice.
+    two_factors = two_factor_pair(client, key)["access_token"]
+    excluded = creation_options(client, two_factors)["excludeCredentials"]
     assert excluded == [
         {
             "id": b64url(key.credential_id),
@@ -150,8 +163,9 @@ def test_a_registration_challenge_works_once(client, pair, key):
 
 def test_a_credential_is_registered_once(client, auth, pair, key):
     add(client, pair["access_token"], key)
-    again = key.create(creation_options(client, pair["access_token"]))
-    assert_error(finish(client, pair["access_token"], again), 400, "webauthn_failed")
+    token = two_factor_pair(client, key)["access_token"]
+    again = key.create(creation_options(client, token))
+    assert_error(finish(client, token, again), 400, "webauthn_failed")
     # Nor by another account.
     alice = auth.registered_pair("alice")["access_token"]
     theirs = key.create(creation_options(client, alice))
@@ -162,8 +176,8 @@ def test_a_credential_is_registered_once(client, auth, pair, key):
 def test_a_credential_registered_meanwhile_is_refused_by_the_database(
     client, pair, key, monkeypatch
 ):
-    token = pair["access_token"]
-    add(client, token, key)
+    add(client, pair["access_token"], key)
+    token = two_factor_pair(client, key)["access_token"]
     # A registration racing this one, committed after its check: only the unique key is left.
     monkeypatch.setattr(passkeys, "_find", lambda _credential_id: None)
     again = key.create(creation_options(client, token))
@@ -186,14 +200,17 @@ def test_a_registration_that_does_not_verify_is_refused(client, pair, key, spoil
 
 def test_a_registration_challenge_lives_5_minutes(client, auth):
     auth.register()
+    first, second = Authenticator(), Authenticator()
+    waits = ((first, timedelta(minutes=4, seconds=59), 201), (second, LIFETIME_AND_A_BIT, 400))
     with time_machine.travel(utcnow(), tick=False) as traveller:
-        for wait, status in ((timedelta(minutes=4, seconds=59), 201), (LIFETIME_AND_A_BIT, 400)):
-            pair = auth.login()
+        for key, wait, status in waits:
+            # The second is asked for from a login with the first: the account has a passkey.
+            pair = auth.login() if key is first else two_factor_pair(client, first)
             options = creation_options(client, pair["access_token"])
             traveller.shift(wait)
             # The access token has expired meanwhile: a refreshed one, of the same session.
             token = refresh(client, pair["refresh_token"]).json["access_token"]
-            response = finish(client, token, Authenticator().create(options))
+            response = finish(client, token, key.create(options))
             assert response.status_code == status, response.json
     assert response.json["error"] == "webauthn_failed"
 
@@ -214,6 +231,23 @@ def test_garbage_for_a_credential_is_refused(client, pair):
     creation_options(client, token)
     garbage = {"id": "AA", "rawId": "AA", "type": "public-key", "response": {"x": 1}}
     assert_error(finish(client, token, garbage), 400, "webauthn_failed")
+
+
+def test_a_credential_id_of_1023_bytes_is_registered_and_logs_in(client, pair):
+    key = Authenticator(id_length=MAX_CREDENTIAL_ID)
+    add(client, pair["access_token"], key)
+    assert log_in(client, key).status_code == 200
+
+
+# WebAuthn caps a credential id at 1023 bytes; PostgreSQL's unique index, at
+# about 2700 (beyond, a 503 unless refused first).
+@pytest.mark.parametrize("length", [MAX_CREDENTIAL_ID + 1, 4096])
+def test_a_longer_credential_id_is_refused(client, pair, length):
+    token = pair["access_token"]
+    credential = Authenticator(id_length=length).create(creation_options(client, token))
+    assert_error(finish(client, token, credential), 400, "webauthn_failed")
+    assert listed(client, token) == []
+    assert events_of(client, token, "passkey_added") == []
 
 
 # Login
@@ -368,10 +402,24 @@ def test_an_unknown_passkey_is_refused(client, pair, key):
     assert_error(log_in(client, stranger), 400, "webauthn_failed")
 
 
+@pytest.mark.parametrize("length", [MAX_CREDENTIAL_ID + 1, 16384])
+def test_a_raw_id_longer_than_webauthn_allows_is_refused_unlooked_up(
+    client, pair, key, length, monkeypatch
+):
+    add(client, pair["access_token"], key)
+    stranger = Authenticator(id_length=length)
+    stranger.user_handle = key.user_handle
+    looked_up = []
+    find = passkeys._find
+    monkeypatch.setattr(passkeys, "_find", lambda raw_id: looked_up.append(raw_id) or find(raw_id))
+    assert_error(log_in(client, stranger), 400, "webauthn_failed")
+    # No key is that long: it is refused before the database is asked.
+    assert looked_up == []
+
+
 def test_a_removed_passkey_logs_in_no_more(client, pair, key):
-    token = pair["access_token"]
-    passkey = add(client, token, key)
-    assert log_in(client, key).status_code == 200
+    passkey = add(client, pair["access_token"], key)
+    token = two_factor_pair(client, key)["access_token"]
     assert client.delete(f"{PASSKEYS}/{passkey['id']}", headers=bearer(token)).status_code == 204
     assert_error(log_in(client, key), 400, "webauthn_failed")
 
@@ -417,11 +465,13 @@ def test_one_answer_sent_four_times_at_once_logs_in_once(app, client, pair, key)
 
 
 def test_a_passkey_is_removed_with_a_fresh_token(client, pair, key):
-    token = pair["access_token"]
-    passkey = add(client, token, key)
-    refreshed = refresh(client, pair["refresh_token"]).json["access_token"]
+    passkey = add(client, pair["access_token"], key)
+    # Two factors both times: only the freshness differs.
+    two_factors = two_factor_pair(client, key)
+    refreshed = refresh(client, two_factors["refresh_token"]).json["access_token"]
     response = client.delete(f"{PASSKEYS}/{passkey['id']}", headers=bearer(refreshed))
     assert_error(response, 401, "fresh_token_required")
+    token = two_factors["access_token"]
     assert client.delete(f"{PASSKEYS}/{passkey['id']}", headers=bearer(token)).status_code == 204
     assert listed(client, token) == []
 
@@ -436,18 +486,102 @@ def test_someone_elses_passkey_is_not_found(client, auth, pair, key):
     assert listed(client, alice) == []
 
 
+# Changing factors: a password alone still logs in to an account with a
+# passkey, so from then on only a login that proved two factors adds, renews
+# or removes one (api/auth/identity.py changes_factors).
+
+TOTP = "/api/me/mfa/totp"
+RECOVERY_CODES = "/api/me/mfa/recovery-codes"
+
+
+def assert_step_up_needed(response):
+    assert_error(response, 403, "forbidden")
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer error="insufficient_user_authentication"'
+    )
+
+
+def test_the_first_passkey_is_added_with_the_password_alone_not_a_second(client, pair, key):
+    token = pair["access_token"]
+    assert claims_of(token)["amr"] == ["pwd"]
+    add(client, token, key)
+    assert_step_up_needed(client.post(OPTIONS, headers=bearer(token)))
+
+
+@pytest.mark.parametrize("route", ["passkey options", "passkey removal", "totp enrolment"])
+def test_with_a_passkey_a_fresh_password_login_changes_no_factor(client, auth, pair, key, route):
+    passkey = add(client, pair["access_token"], key)
+    password_only = auth.login()["access_token"]  # as a thief of the password would log in
+    assert claims_of(password_only)["fresh"] is True
+    method, path = {
+        "passkey options": ("POST", OPTIONS),
+        "passkey removal": ("DELETE", f"{PASSKEYS}/{passkey['id']}"),
+        "totp enrolment": ("POST", TOTP),
+    }[route]
+    assert_step_up_needed(client.open(path, method=method, headers=bearer(password_only)))
+    # Nothing changed: the passkey stays, and no TOTP enrolment was started.
+    assert listed(client, password_only) == [passkey]
+    confirm = client.post(f"{TOTP}/confirm", json={"code": "000000"}, headers=bearer(password_only))
+    assert_error(confirm, 409, "nothing_to_confirm")
+
+
+@pytest.mark.parametrize("synced", [False, True], ids=["hwk", "swk"])
+def test_a_passkey_login_changes_factors(client, pair, synced):
+    key = Authenticator(synced=synced)
+    passkey = add(client, pair["access_token"], key)
+    token = two_factor_pair(client, key)["access_token"]
+    assert creation_options(client, token)["excludeCredentials"]
+    started = client.post(TOTP, headers=bearer(token))
+    assert started.status_code == 200, started.json
+    removal = client.delete(f"{PASSKEYS}/{passkey['id']}", headers=bearer(token))
+    assert removal.status_code == 204
+    assert listed(client, token) == []
+
+
+def test_with_totp_on_too_only_a_two_factor_login_changes_factors(client, pair, key):
+    # The session that turned TOTP on outlives it and, the account having no
+    # passkey yet, added one with the password alone: the one such token left.
+    password_only = pair["access_token"]
+    _secret, codes = enable_totp(client, password_only)
+    passkey = add(client, password_only, key)
+    for method, path, body in (
+        ("POST", OPTIONS, None),
+        ("POST", TOTP, None),
+        ("POST", RECOVERY_CODES, None),
+        ("DELETE", TOTP, {"code": codes[1]}),
+        ("DELETE", f"{PASSKEYS}/{passkey['id']}", None),
+    ):
+        refused = client.open(path, method=method, json=body, headers=bearer(password_only))
+        assert_step_up_needed(refused)
+    # Password and a recovery code of the set the refused renewal left alone.
+    token = mfa_login(client, codes[0]).json["access_token"]
+    assert claims_of(token)["amr"] == ["pwd", "otp", "mfa"]
+    creation_options(client, token)
+    assert client.post(TOTP, headers=bearer(token)).status_code == 200
+    renewed = client.post(RECOVERY_CODES, headers=bearer(token))
+    assert renewed.status_code == 200
+    turned_off = client.delete(
+        TOTP, json={"code": renewed.json["recovery_codes"][0]}, headers=bearer(token)
+    )
+    assert turned_off.status_code == 204
+    removal = client.delete(f"{PASSKEYS}/{passkey['id']}", headers=bearer(token))
+    assert removal.status_code == 204
+
+
 # Events and metrics
 
 
 def test_adding_and_removing_are_recorded(client, pair, key):
     token = pair["access_token"]
-    sid = claims_of(token)["sid"]
     passkey = add(client, token, key, name="Phone")
-    client.delete(f"{PASSKEYS}/{passkey['id']}", headers=bearer(token))
-    for type_ in ("passkey_added", "passkey_removed"):
+    two_factors = two_factor_pair(client, key)["access_token"]
+    removal = client.delete(f"{PASSKEYS}/{passkey['id']}", headers=bearer(two_factors))
+    assert removal.status_code == 204
+    # Each by the session that did it.
+    for type_, by in (("passkey_added", token), ("passkey_removed", two_factors)):
         (event,) = events_of(client, token, type_)
         assert event["details"] == {"passkey_id": passkey["id"], "name": "Phone"}
-        assert event["session_id"] == sid
+        assert event["session_id"] == claims_of(by)["sid"]
 
 
 def test_passkey_checks_are_counted(client, pair, key):

@@ -1,0 +1,135 @@
+"""The second factor under concurrent requests, on SQLite and on PostgreSQL +
+Redis: an mfa token has five checked attempts however many arrive at once;
+a right code racing wrong ones is never refused as a database failure; a
+double-clicked confirmation shows one set of recovery codes, the one kept;
+and turning TOTP on ends the sessions that proved the password alone."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from api.auth.mfa_challenges import MAX_FAILURES
+from tests.helpers import (
+    PASSWORD,
+    TOTP_STEP,
+    Fresh,
+    assert_error,
+    bearer,
+    enable_totp,
+    me,
+    mfa_login,
+    mfa_token_of,
+    second_step,
+    totp_code,
+    wrong_code,
+)
+from tests.routes.test_events import events_of
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres+redis"], indirect=True)
+
+THREADS = 8
+
+
+@pytest.fixture
+def client(store_app):
+    return store_app.test_client()
+
+
+def at_once(app, requests):
+    """Send `requests` (callables of a client) together; their answers."""
+    start = threading.Barrier(len(requests))
+
+    def send(request):
+        own = app.test_client()
+        start.wait()
+        return request(own)
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(send, requests))
+
+
+def attempt(token, code):
+    return lambda client: second_step(client, token, code)
+
+
+def test_of_many_wrong_codes_at_once_five_are_checked(store_app, auth, client, clock):
+    pair = auth.registered_pair()
+    secret, _codes = enable_totp(client, pair["access_token"])
+    token, wrong = mfa_token_of(client), wrong_code(secret)
+    answers = at_once(store_app, [attempt(token, wrong)] * (MAX_FAILURES + 3))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [400] * MAX_FAILURES + [401] * 3
+    assert len(events_of(client, pair["access_token"], type="mfa_failed")) == MAX_FAILURES
+    # Every refusal of the token reads the same, whichever way it died.
+    refusals = {answer.json["message"] for answer in answers if answer.status_code == 401}
+    used = mfa_token_of(client)
+    clock.shift(TOTP_STEP)
+    assert second_step(client, used, totp_code(secret)).status_code == 200
+    refusals.add(second_step(client, used, totp_code(secret)).json["message"])
+    refusals.add(second_step(client, "no-such-token", totp_code(secret)).json["message"])
+    assert len(refusals) == 1
+
+
+def test_a_right_code_racing_wrong_ones_logs_in(store_app, auth, client, clock):
+    secret, _codes = enable_totp(client, auth.registered_pair()["access_token"])
+    for _round in range(3):
+        clock.shift(TOTP_STEP)
+        token, right, wrong = mfa_token_of(client), totp_code(secret), wrong_code(secret)
+        answers = at_once(store_app, [attempt(token, right)] + [attempt(token, wrong)] * 2)
+        right_answer = answers[0]
+        assert right_answer.status_code == 200, right_answer.json  # never a 503 deadlock
+        assert {answer.status_code for answer in answers[1:]} <= {400, 401}
+
+
+def test_a_double_clicked_confirmation_shows_the_codes_it_keeps(store_app, auth, client, clock):
+    access = auth.registered_pair()["access_token"]
+    secret = client.post("/api/me/mfa/totp", headers=bearer(access)).json["secret"]
+    code = totp_code(secret)
+    answers = at_once(
+        store_app,
+        [lambda c: c.post("/api/me/mfa/totp/confirm", json={"code": code}, headers=bearer(access))]
+        * 4,
+    )
+    shown = [answer.json["recovery_codes"] for answer in answers if answer.status_code == 200]
+    assert len(shown) == 1
+    assert all(answer.status_code in (200, 400, 409) for answer in answers)
+    assert mfa_login(client, shown[0][0]).status_code == 200
+    assert len(events_of(client, access, type="mfa_enabled")) == 1
+
+
+def test_turning_totp_on_ends_the_other_sessions(auth, client):
+    other = auth.registered_pair()["access_token"]
+    enabling = auth.login()["access_token"]
+    enable_totp(client, enabling)
+    assert_error(me(client, other), 401, "token_revoked")
+    assert me(client, enabling).status_code == 200
+    (event,) = events_of(client, enabling, type="mfa_enabled")
+    assert event["details"]["sessions_revoked"] == 1
+
+
+def test_wrong_codes_to_turn_it_off_spend_the_accounts_budget(make_store_app, clock):
+    app = make_store_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="4 per minute")
+    client = app.test_client()
+    fresh = Fresh()
+    body = {"username": fresh.name("bob"), "password": PASSWORD}
+    env = {"REMOTE_ADDR": fresh.addr(1)}
+    assert client.post("/api/auth/register", json=body, environ_base=env).status_code == 201
+    access = client.post("/api/auth/login", json=body, environ_base=env).json["access_token"]
+    secret, _codes = enable_totp(client, access)  # the account's third
+    wrong = wrong_code(secret)
+    off = {"code": wrong}
+    first = client.delete(
+        "/api/me/mfa/totp",
+        json=off,
+        headers=bearer(access),
+        environ_base={"REMOTE_ADDR": fresh.addr(2)},
+    )
+    assert_error(first, 400, "invalid_code")  # the fourth
+    again = client.delete(
+        "/api/me/mfa/totp",
+        json=off,
+        headers=bearer(access),
+        environ_base={"REMOTE_ADDR": fresh.addr(3)},  # another address: the account's budget
+    )
+    assert_error(again, 429, "rate_limited")
