@@ -119,6 +119,19 @@ def authenticate(username, password):
     return Attempt(user, account_id=user.id)
 
 
+def locked_attempt(attempt):
+    """A right password's user read again and locked until the caller
+    commits (the session it opens): TOTP turned on, or the account disabled,
+    while the slow hash was being checked counts; and turning TOTP on, which
+    ends every other session, waits for this one to exist and ends it too."""
+    if attempt.user is None:
+        return attempt
+    user = lock(attempt.user.id)
+    if user is None or user.disabled:
+        return Attempt(None, "disabled", attempt.account_id)
+    return Attempt(user, account_id=user.id)
+
+
 def check_password(user, password):
     return passwords().verify(user.password_hash, password)
 

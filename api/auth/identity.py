@@ -72,8 +72,10 @@ def require_mfa():
 
 
 def changes_factors(view):
-    """For a route that adds, renews or removes a second factor or a passkey
-    (after its `token_required`): an account with a passkey changes them only
+    """For a route that adds, renews or removes a second factor or a passkey,
+    or finishes adding one (after its `token_required`: a registration
+    started before the account's first passkey is checked again when it is
+    finished): an account with a passkey changes them only
     from a login that proved two factors. Its password alone still logs in
     (a passkey is a login of its own, not a second step), so without this a
     stolen password would add the thief's passkey, whose logins pass as two

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import io
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 import segno
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api import encryption
 from api.accounts import events
-from api.clock import utcnow
+from api.clock import as_utc, utcnow
 from api.database import after_commit
 from api.extensions import db
 from api.web.metrics import SECOND_FACTORS
@@ -37,6 +37,7 @@ from api.web.metrics import SECOND_FACTORS
 DIGITS = 6
 PERIOD = 30
 DRIFT_STEPS = 1
+ENROLMENT_LIFETIME = timedelta(minutes=10)
 RECOVERY_CODE_COUNT = 10
 TOTP = "totp"
 RECOVERY_CODE = "recovery_code"
@@ -62,6 +63,7 @@ class TotpCredential(db.Model):
     enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pending_secret: Mapped[str | None] = mapped_column(Text)  # encrypted
     pending_session_id: Mapped[str | None] = mapped_column(String(32))
+    pending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RecoveryCode(db.Model):
@@ -94,6 +96,7 @@ def _keep_pending(user_id, secret, session_id):
     )
     credential.pending_secret = encryption.encrypt(secret)
     credential.pending_session_id = session_id
+    credential.pending_since = utcnow()
     db.session.add(credential)
     db.session.commit()
 
@@ -107,11 +110,15 @@ def qr_svg(text):
 
 
 def pending_secret(user_id, session_id):
-    """The secret this session is enrolling, or None."""
+    """The secret this session is enrolling, or None (none, another
+    session's, or started over ENROLMENT_LIFETIME ago: an enrolment left
+    waiting must not be finished days later, by whoever holds the session)."""
     credential = db.session.get(TotpCredential, user_id)
     if credential is None or credential.pending_secret is None:
         return None
     if not hmac.compare_digest(credential.pending_session_id or "", session_id):
+        return None
+    if as_utc(credential.pending_since) + ENROLMENT_LIFETIME <= utcnow():
         return None
     return encryption.decrypt(credential.pending_secret)
 
@@ -138,6 +145,7 @@ def confirm(user, session_id, code):
             secret=read,
             pending_secret=None,
             pending_session_id=None,
+            pending_since=None,
             last_step=step,
             enabled_at=utcnow(),
         )

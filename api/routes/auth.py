@@ -55,7 +55,9 @@ def cookie_login(credentials):
 
 
 def check_credentials(credentials, cookies):
-    attempt = users.authenticate(credentials["username"], credentials["password"])
+    attempt = users.locked_attempt(
+        users.authenticate(credentials["username"], credentials["password"])
+    )
     metrics.LOGINS.labels("failed" if attempt.user is None else "ok").inc()
     if attempt.user is None:
         events.record_alone("login_failed", attempt.account_id, reason=attempt.failure)

@@ -47,6 +47,7 @@ def start_totp():
 @groups.mfa.post("/api/me/mfa/totp/confirm")
 @groups.mfa.doc(**AUTH_DOC)
 @token_required()
+@changes_factors
 @groups.mfa.arguments(CodeSchema)
 @groups.mfa.response(200, RecoveryCodesSchema)
 @limits.second_factor(lambda: get_current_user().username)

@@ -42,6 +42,7 @@ def registration_options():
 @blp.post("/api/me/passkeys")
 @blp.doc(**AUTH_DOC)
 @token_required()
+@changes_factors
 @blp.arguments(PasskeyCreateSchema)
 @blp.response(201, PasskeySchema)
 def add_passkey(data):

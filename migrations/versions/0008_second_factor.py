@@ -29,6 +29,7 @@ def upgrade():
         sa.Column("enabled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("pending_secret", sa.Text(), nullable=True),
         sa.Column("pending_session_id", sa.String(length=32), nullable=True),
+        sa.Column("pending_since", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id"),
     )

@@ -8,8 +8,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from api.auth.mfa_challenges import MAX_FAILURES
+from api.auth.totp import ENROLMENT_LIFETIME
 from tests.helpers import (
     PASSWORD,
     TOTP_STEP,
@@ -20,11 +22,14 @@ from tests.helpers import (
     me,
     mfa_login,
     mfa_token_of,
+    refresh,
     second_step,
     totp_code,
     wrong_code,
 )
+from tests.routes.test_email_races import wait_for_a_lock_wait
 from tests.routes.test_events import events_of
+from tests.webauthn_support import Authenticator, add, creation_options, finish
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres+redis"], indirect=True)
 
@@ -133,3 +138,62 @@ def test_wrong_codes_to_turn_it_off_spend_the_accounts_budget(make_store_app, cl
         environ_base={"REMOTE_ADDR": fresh.addr(3)},  # another address: the account's budget
     )
     assert_error(again, 429, "rate_limited")
+
+
+def test_a_registration_started_before_the_first_passkey_is_checked_when_finished(auth, client):
+    thief = auth.registered_pair()["access_token"]  # the password alone
+    owner = auth.login()["access_token"]
+    pending = creation_options(client, thief)
+    add(client, owner, Authenticator())  # the account's first passkey
+    late = finish(client, thief, Authenticator().create(pending))
+    assert_error(late, 403, "forbidden")
+    assert len(client.get("/api/me/passkeys", headers=bearer(owner)).json) == 1
+
+
+def test_an_enrolment_started_before_the_first_passkey_is_checked_when_confirmed(auth, client):
+    thief = auth.registered_pair()["access_token"]
+    owner = auth.login()["access_token"]
+    secret = client.post("/api/me/mfa/totp", headers=bearer(thief)).json["secret"]
+    add(client, owner, Authenticator())
+    late = client.post(
+        "/api/me/mfa/totp/confirm", json={"code": totp_code(secret)}, headers=bearer(thief)
+    )
+    assert_error(late, 403, "forbidden")
+    assert me(client, owner).json["mfa_enabled"] is False
+
+
+def test_an_enrolment_left_waiting_cannot_be_confirmed_later(auth, client, clock):
+    pair = auth.registered_pair()
+    secret = client.post("/api/me/mfa/totp", headers=bearer(pair["access_token"])).json["secret"]
+    clock.shift(ENROLMENT_LIFETIME.total_seconds())
+    same_session = refresh(client, pair["refresh_token"]).json["access_token"]
+    late = client.post(
+        "/api/me/mfa/totp/confirm", json={"code": totp_code(secret)}, headers=bearer(same_session)
+    )
+    assert_error(late, 409, "nothing_to_confirm")
+
+
+def test_a_login_racing_the_turning_on_of_totp_needs_a_code(store_app, auth, client, backend):
+    """The login has checked the password; TOTP is turned on before it opens
+    its session: it must ask for a code, not open a password-only session."""
+    if "postgres" not in backend["SQLALCHEMY_DATABASE_URI"]:
+        pytest.skip("SQLite locks no row: the race is PostgreSQL's")
+    auth.register()
+    engine = create_engine(backend["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as turning_on, ThreadPoolExecutor(1) as pool:
+            turning_on.begin()
+            turning_on.execute(text("SELECT id FROM users WHERE id = 1 FOR NO KEY UPDATE"))
+            login = pool.submit(
+                store_app.test_client().post,
+                "/api/auth/login",
+                json={"username": "bob", "password": PASSWORD},
+            )
+            with engine.connect() as watcher:
+                wait_for_a_lock_wait(watcher)
+            turning_on.execute(text("UPDATE users SET mfa_enabled = true WHERE id = 1"))
+            turning_on.commit()
+            answer = login.result(timeout=30)
+    finally:
+        engine.dispose()
+    assert_error(answer, 401, "mfa_required")

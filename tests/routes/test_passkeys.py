@@ -153,12 +153,13 @@ def test_new_creation_options_replace_the_sessions_older_ones(client, pair, key)
 
 
 def test_a_registration_challenge_works_once(client, pair, key):
-    token = pair["access_token"]
+    add(client, pair["access_token"], key)
+    token = two_factor_pair(client, key)["access_token"]  # may add a second
     options = creation_options(client, token)
-    assert finish(client, token, key.create(options)).status_code == 201
+    assert finish(client, token, Authenticator().create(options)).status_code == 201
     another = Authenticator().create(options)  # a new key, the used challenge
     assert_error(finish(client, token, another), 400, "webauthn_failed")
-    assert len(listed(client, token)) == 1
+    assert len(listed(client, token)) == 2
 
 
 def test_a_credential_is_registered_once(client, auth, pair, key):
@@ -519,10 +520,12 @@ def test_with_a_passkey_a_fresh_password_login_changes_no_factor(client, auth, p
         "totp enrolment": ("POST", TOTP),
     }[route]
     assert_step_up_needed(client.open(path, method=method, headers=bearer(password_only)))
-    # Nothing changed: the passkey stays, and no TOTP enrolment was started.
+    # Nothing changed: the passkey stays, and TOTP is not on (nor can this
+    # session confirm anything).
     assert listed(client, password_only) == [passkey]
     confirm = client.post(f"{TOTP}/confirm", json={"code": "000000"}, headers=bearer(password_only))
-    assert_error(confirm, 409, "nothing_to_confirm")
+    assert_step_up_needed(confirm)
+    assert client.get("/api/me", headers=bearer(password_only)).json["mfa_enabled"] is False
 
 
 @pytest.mark.parametrize("synced", [False, True], ids=["hwk", "swk"])
