@@ -235,3 +235,16 @@ class StoreWritesFail(DatabaseStore):
 
     def revoke(self, session_ids):
         raise StoreUnavailable("ConnectionError")
+
+
+def wait_for_a_lock_wait(conn, timeout=10):
+    """Until a request of the test waits for a row lock on PostgreSQL (a
+    race driven step by step: another connection holds the lock)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"
+    )
+    deadline = time.monotonic() + timeout
+    while conn.execute(query).scalar() == 0:
+        assert time.monotonic() < deadline, "the request never waited for the lock"
+        time.sleep(0.01)

@@ -2,7 +2,6 @@
 and what api/auth/passkeys.py keeps: a user's passkeys and challenges go
 with the user, an administrator's reset removes them, expired challenges go."""
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -17,7 +16,7 @@ from api.auth.webauthn_challenges import WebAuthnChallenge
 from api.clock import utcnow
 from api.extensions import db
 from config import ConfigError
-from tests.helpers import AuthActions, assert_error, bearer, claims_of
+from tests.helpers import AuthActions, assert_error, bearer, claims_of, wait_for_a_lock_wait
 from tests.webauthn_support import OPTIONS, Authenticator, add, two_factor_pair
 
 # The relying party
@@ -277,14 +276,3 @@ def test_two_option_calls_of_one_session_at_once_leave_one_registration(make_sto
     credential = Authenticator().create(response.json)
     body = {"name": "Key", "credential": credential}
     assert client.post("/api/me/passkeys", json=body, headers=bearer(token)).status_code == 201
-
-
-def wait_for_a_lock_wait(conn, timeout=10):
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND datname = current_database()"
-    )
-    deadline = time.monotonic() + timeout
-    while conn.execute(query).scalar() == 0:
-        assert time.monotonic() < deadline, "the login never waited for the passkey's row"
-        time.sleep(0.01)

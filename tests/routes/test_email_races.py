@@ -3,13 +3,12 @@ PostgreSQL): a thief's change of address racing the owner's password change
 must not survive it. Driven deterministically: the "owner" holds the lock in
 a transaction of its own while the thief's request waits for it."""
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.helpers import PASSWORD, assert_error, bearer
+from tests.helpers import PASSWORD, assert_error, bearer, wait_for_a_lock_wait
 
 
 @pytest.fixture(params=["postgres", "postgres+redis"])
@@ -18,17 +17,6 @@ def backend(request):
     if request.param == "postgres+redis":
         settings.update(request.getfixturevalue("redis_settings"))
     return settings
-
-
-def wait_for_a_lock_wait(conn, timeout=10):
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND datname = current_database()"
-    )
-    deadline = time.monotonic() + timeout
-    while conn.execute(query).scalar() == 0:
-        assert time.monotonic() < deadline, "the request never waited for the lock"
-        time.sleep(0.01)
 
 
 def test_a_change_of_address_waiting_on_a_password_change_is_refused(

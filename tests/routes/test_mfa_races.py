@@ -25,9 +25,9 @@ from tests.helpers import (
     refresh,
     second_step,
     totp_code,
+    wait_for_a_lock_wait,
     wrong_code,
 )
-from tests.routes.test_email_races import wait_for_a_lock_wait
 from tests.routes.test_events import events_of
 from tests.webauthn_support import Authenticator, add, creation_options, finish
 
