@@ -170,13 +170,18 @@ sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 
 @sessions_cli.command("prune")
 def prune():
-    """Forget ended sessions, expired rotated refresh tokens, and expired
-    mfa tokens and passkey challenges (run it daily)."""
+    """Forget ended sessions, expired rotated refresh tokens, expired mfa
+    tokens and passkey challenges, and TOTP enrolments never confirmed (run
+    it daily)."""
     tokens, ended = sessions.prune()
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
     mfa_tokens, challenges = mfa_challenges.prune(), webauthn_challenges.prune()
+    enrolments = totp.prune_enrolments()
     db.session.commit()
-    click.echo(f"Pruned {mfa_tokens} expired mfa tokens and {challenges} passkey challenges.")
+    click.echo(
+        f"Pruned {mfa_tokens} expired mfa tokens, {challenges} passkey challenges "
+        f"and {enrolments} unconfirmed TOTP enrolments."
+    )
 
 
 events_cli = AppGroup("events", help="Manage security events.")

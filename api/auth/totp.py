@@ -277,6 +277,24 @@ def turn_off(user):
     user.mfa_enabled = False
 
 
+def prune_enrolments():
+    """Forget enrolments left unconfirmed past ENROLMENT_LIFETIME (their
+    encrypted secrets), and the rows they leave empty; pending until the
+    caller commits. How many."""
+    stale = TotpCredential.pending_since <= utcnow() - ENROLMENT_LIFETIME
+    forgotten = db.session.execute(
+        update(TotpCredential)
+        .where(stale)
+        .values(pending_secret=None, pending_session_id=None, pending_since=None)
+    ).rowcount
+    db.session.execute(
+        delete(TotpCredential).where(
+            TotpCredential.secret.is_(None), TotpCredential.pending_secret.is_(None)
+        )
+    )
+    return forgotten
+
+
 def rotate_secrets():
     """Re-encrypt every stored secret under the newest ENCRYPTION_KEYS key
     (after a new key is put first), so that older keys can then be removed.

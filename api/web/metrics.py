@@ -67,7 +67,7 @@ for _result in ("ok", "failed"):
     LOGINS.labels(_result)
 for _result in ("ok", "superseded", "reused", "revoked", "expired"):
     REFRESHES.labels(_result)
-for _reason in (
+REVOCATION_REASONS = (
     "logout",
     "user",
     "password_change",
@@ -76,7 +76,8 @@ for _reason in (
     "mfa_enabled",
     "mfa_reset",
     "reuse",
-):
+)
+for _reason in REVOCATION_REASONS:
     REVOCATIONS.labels(_reason)
 for _outcome in ("queued", "sent", "retried", "given_up"):
     MAILS.labels(_outcome)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from tests.helpers import AuthActions, assert_error, enable_totp, me, mfa_token_of, refresh
+from tests.helpers import AuthActions, assert_error, bearer, enable_totp, me, mfa_token_of, refresh
 
 
 @pytest.fixture
@@ -128,10 +128,27 @@ def test_prune_forgets_expired_mfa_tokens_and_passkey_challenges(store_app, auth
     assert client.post("/api/auth/passkey/options", json={}).status_code == 200
     runner = store_app.test_cli_runner()
     output = runner.invoke(args=["sessions", "prune"]).output
-    assert "Pruned 0 expired mfa tokens and 0 passkey challenges" in output
+    assert "Pruned 0 expired mfa tokens, 0 passkey challenges" in output
     with time_machine.travel(datetime.now(UTC) + timedelta(minutes=6), tick=False):
         output = runner.invoke(args=["sessions", "prune"]).output
-    assert "Pruned 1 expired mfa tokens and 1 passkey challenges" in output
+    assert "Pruned 1 expired mfa tokens, 1 passkey challenges" in output
     with store_app.app_context():
         assert db.session.query(MfaChallenge).count() == 0
         assert db.session.query(WebAuthnChallenge).count() == 0
+
+
+def test_prune_forgets_totp_enrolments_never_confirmed(store_app, auth, client):
+    from api.auth.totp import TotpCredential
+    from api.extensions import db
+
+    started = client.post(
+        "/api/me/mfa/totp", headers=bearer(auth.registered_pair()["access_token"])
+    )
+    assert started.status_code == 200
+    runner = store_app.test_cli_runner()
+    assert "and 0 unconfirmed TOTP enrolments" in runner.invoke(args=["sessions", "prune"]).output
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=11), tick=False):
+        output = runner.invoke(args=["sessions", "prune"]).output
+    assert "and 1 unconfirmed TOTP enrolments" in output
+    with store_app.app_context():
+        assert db.session.query(TotpCredential).count() == 0  # nothing was on: no row left

@@ -19,7 +19,6 @@ from tests.helpers import (
     claims_of,
     refresh,
 )
-from tests.routes.test_admin import create_admin
 
 COUNTER = "jwt_api_security_events_total"
 
@@ -27,12 +26,6 @@ COUNTER = "jwt_api_security_events_total"
 @pytest.fixture
 def client(store_app):
     return store_app.test_client()
-
-
-@pytest.fixture
-def admin(store_app, client):
-    create_admin(store_app)
-    return bearer(AuthActions(client).login("root")["access_token"])
 
 
 def events_of(client, token, **query):

@@ -46,12 +46,6 @@ def client(store_app):
     return store_app.test_client()
 
 
-@pytest.fixture
-def admin(store_app, client):
-    create_admin(store_app)
-    return bearer(AuthActions(client).login("root")["access_token"])
-
-
 def start(client, token):
     return client.post("/api/me/mfa/totp", headers=bearer(token))
 
