@@ -119,6 +119,9 @@ class Config:
     # A login session ends this long after the login however it is used, or
     # when it has not been refreshed for SESSION_IDLE_TIMEOUT (default: the
     # refresh token's lifetime, when unset); a refresh after either is `session_expired`.
+    # Access tokens that POST /oauth/token gives a client (another service):
+    # no refresh token, so a client asks again when its token runs out.
+    OAUTH_TOKEN_EXPIRES = env_seconds("OAUTH_TOKEN_EXPIRES", "300")
     SESSION_MAX_AGE = env_seconds("SESSION_MAX_AGE", str(30 * 24 * 3600))
     SESSION_IDLE_TIMEOUT = env_seconds_or_none("SESSION_IDLE_TIMEOUT")
     # Security events older than this are forgotten by `flask events prune`.
@@ -176,6 +179,8 @@ class Config:
     # Forgot-password, the verification resend and a change of address: per
     # client address and per address mailed (api/web/limits.py).
     RATELIMIT_EMAIL = env_str("RATELIMIT_EMAIL", "5 per hour")
+    # POST /oauth/token: per client address and per client id (api/web/limits.py).
+    RATELIMIT_OAUTH_TOKEN = env_str("RATELIMIT_OAUTH_TOKEN", "30 per minute")
     RATELIMIT_HEADERS_ENABLED = True
 
     # argon2id, OWASP's recommended minimum: 19 MiB, 2 iterations, 1 lane.

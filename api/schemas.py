@@ -369,6 +369,8 @@ EVENT_TYPES = (
     "mfa_failed",
     "passkey_added",
     "passkey_removed",
+    "token_created",
+    "token_revoked",
 )
 
 

@@ -10,6 +10,20 @@ from flask_jwt_extended.exceptions import JWTDecodeError
 # being replayed as the other.
 TYP_BY_TYPE = {"access": "at+jwt", "refresh": "JWT"}
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid")
+# A client's token (POST /oauth/token, RFC 9068): no user, no session; its
+# `sub` and `client_id` are the client's id. An access token all the same.
+CLIENT_REQUIRED_CLAIMS = (
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "type",
+    "client_id",
+    "scope",
+)
 # Headers that point at keys elsewhere; nothing here should ever follow them.
 FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c")
 
@@ -33,11 +47,16 @@ def is_multi_factor(amr):
     return "mfa" in methods or (PASSKEY_USER_VERIFIED in methods and bool(methods & {"hwk", "swk"}))
 
 
+def is_client_token(claims):
+    return "client_id" in claims
+
+
 def lifetimes():
     config = current_app.config
     return {
         "access": int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
         "refresh": int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()),
+        "client": int(config["OAUTH_TOKEN_EXPIRES"].total_seconds()),
     }
 
 
@@ -49,15 +68,23 @@ def check_token_shape(header, claims):
     """
     if any(name in header for name in FORBIDDEN_HEADERS):
         raise JWTDecodeError("key-location headers are not accepted")
-    missing = [name for name in REQUIRED_CLAIMS if name not in claims]
+    client = is_client_token(claims)
+    missing = [
+        name
+        for name in (CLIENT_REQUIRED_CLAIMS if client else REQUIRED_CLAIMS)
+        if name not in claims
+    ]
     if missing:
         raise JWTDecodeError(f"missing claims: {', '.join(missing)}")
     token_type = claims["type"]
     expected_typ = TYP_BY_TYPE.get(token_type) if isinstance(token_type, str) else None
     if expected_typ is None or header.get("typ") != expected_typ:
         raise JWTDecodeError("unknown token type, or a header typ that does not fit it")
+    if client and token_type != "access":  # noqa: S105 - a token kind, not a secret
+        raise JWTDecodeError("a client's token is an access token")
     exp, iat = claims["exp"], claims["iat"]
-    if not (_is_int(exp) and _is_int(iat)) or exp - iat > lifetimes()[token_type]:
+    lifetime = lifetimes()["client" if client else token_type]
+    if not (_is_int(exp) and _is_int(iat)) or exp - iat > lifetime:
         raise JWTDecodeError("token lives longer than this API issues")
 
 

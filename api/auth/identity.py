@@ -10,7 +10,7 @@ in `init_app`:
    key's one algorithm (api/auth/keyring.py), checks the signature, `exp`,
    `nbf`, `iss` and `aud`.
 2. `session_revoked`, then `load_user`: both answer from one look-up
-   (`_look_up`): the token's user, and whether its session is revoked.
+   (`look_up`): the token's user, and whether its session is revoked.
    With the database as revocation store that is one read of the user joined
    to the session; with Redis, one Redis call and one read of the user.
 
@@ -228,7 +228,8 @@ def _statements():
 USER_BY_ID, USER_AND_SESSION = _statements()
 
 
-def _look_up(claims):
+def look_up(claims):
+    """The token's live user and whether its session is revoked (one read)."""
     user_id = parse_user_id(claims["sub"])
     if user_id is None:
         return NOBODY  # no such user: the user lookup refuses it, invalid_token
@@ -278,7 +279,7 @@ def init_app(app):
     # happens here, and is kept, for this token only, for the user loader.
     @jwt.token_in_blocklist_loader
     def session_revoked(_header, claims):
-        found = _look_up(claims)
+        found = look_up(claims)
         g.token_look_up = (claims["jti"], found)
         return found.revoked
 
@@ -286,7 +287,7 @@ def init_app(app):
     @jwt.user_lookup_loader
     def load_user(_header, claims):
         jti, found = g.pop("token_look_up", (None, None))
-        return (found if jti == claims["jti"] else _look_up(claims)).user
+        return (found if jti == claims["jti"] else look_up(claims)).user
 
     config = app.config
     config["JWT_DECODE_ALGORITHMS"] = app.extensions["keyring"].decode_algorithms

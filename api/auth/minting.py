@@ -50,8 +50,8 @@ def issue_pair(user, sid, fresh, cookies=False, amr=AMR_PASSWORD):
     access = {"fresh": fresh, "roles": list(user.roles), "amr": amr}
     refresh = _claims(user, sid, "refresh", now, seconds["refresh"], {"amr": amr}, csrf[1])
     return TokenPair(
-        access_token=_sign(_claims(user, sid, "access", now, seconds["access"], access, csrf[0])),
-        refresh_token=_sign(refresh),
+        access_token=sign(_claims(user, sid, "access", now, seconds["access"], access, csrf[0])),
+        refresh_token=sign(refresh),
         expires_in=seconds["access"],
         refresh_expires_in=seconds["refresh"],
         refresh_jti=refresh["jti"],
@@ -80,7 +80,7 @@ def _claims(user, sid, token_type, now, lifetime, extra_claims, csrf):
     return claims
 
 
-def _sign(claims):
+def sign(claims):
     key = current_app.extensions["keyring"].signer()
     headers = {"typ": TYP_BY_TYPE[claims["type"]]}
     if key.kid:
