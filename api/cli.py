@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from api import encryption
 from api.accounts import events, mail_delivery, one_time_tokens, outbox, users
 from api.accounts.passwords import passwords
-from api.auth import mfa_challenges, sessions, totp, webauthn_challenges
+from api.auth import mfa_challenges, personal_tokens, sessions, totp, webauthn_challenges
 from api.auth.key_files import (
     ASYMMETRIC_ALGORITHMS,
     MIN_RSA_BITS,
@@ -171,8 +171,8 @@ sessions_cli = AppGroup("sessions", help="Manage login sessions.")
 @sessions_cli.command("prune")
 def prune():
     """Forget ended sessions, expired rotated refresh tokens, expired mfa
-    tokens and passkey challenges, and TOTP enrolments never confirmed (run
-    it daily)."""
+    tokens and passkey challenges, TOTP enrolments never confirmed, and
+    personal access tokens expired over 30 days ago (run it daily)."""
     tokens, ended = sessions.prune()
     click.echo(f"Pruned {tokens} expired rotated refresh tokens and {ended} ended sessions.")
     mfa_tokens, challenges = mfa_challenges.prune(), webauthn_challenges.prune()
@@ -182,6 +182,8 @@ def prune():
         f"Pruned {mfa_tokens} expired mfa tokens, {challenges} passkey challenges "
         f"and {enrolments} unconfirmed TOTP enrolments."
     )
+    expired = personal_tokens.prune()
+    click.echo(f"Pruned {expired} personal access tokens expired over 30 days ago.")
 
 
 events_cli = AppGroup("events", help="Manage security events.")

@@ -10,6 +10,8 @@ from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
+from api.auth.scopes import ALL as SCOPE_NAMES
+
 # ^…$ in the OpenAPI document, which JavaScript clients read; single_line()
 # closes the gap that "$" leaves before a final newline ("bob\n" is not "bob").
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
@@ -372,6 +374,50 @@ EVENT_TYPES = (
     "token_created",
     "token_revoked",
 )
+
+
+# Personal access tokens (api/routes/tokens.py).
+def unique_items(values):
+    if len(set(values)) != len(values):
+        raise ValidationError("Name each scope once.")
+
+
+class PersonalTokenSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    scopes = fields.List(fields.String(), metadata={"description": "What the token may do"})
+    created_at = UTCDateTime()
+    expires_at = UTCDateTime()
+    last_used_at = UTCDateTime(
+        allow_none=True,
+        metadata={"description": "Its last use, to the minute; null before the first"},
+    )
+
+
+class NewPersonalTokenSchema(PersonalTokenSchema):
+    token = fields.String(
+        metadata={"description": "The token (pat_…): shown this once, kept only as a hash"}
+    )
+
+
+class PersonalTokenCreateSchema(Schema):
+    name = Text(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "For the user's own list, such as 'CI job'"},
+    )
+    scopes = fields.List(
+        Text(validate=validate.OneOf(SCOPE_NAMES)),
+        required=True,
+        validate=[validate.Length(min=1), unique_items],
+        metadata={"description": "What the token may do: one or more scopes"},
+    )
+    expires_in_days = fields.Integer(
+        strict=True,
+        load_default=30,
+        validate=validate.Range(min=1, max=365),
+        metadata={"description": "Its lifetime in days (1-365; default 30)"},
+    )
 
 
 class StrictBoolean(fields.Boolean):

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.accounts import events, mails, one_time_tokens, users
 from api.accounts.one_time_tokens import RESET_PASSWORD, VERIFY_EMAIL
-from api.auth import mfa_challenges, sessions
+from api.auth import mfa_challenges, personal_tokens, sessions
 from api.extensions import db
 
 
@@ -128,8 +128,9 @@ NOBODY = Decoy(id=0, username="nobody")
 
 
 def reset_password(token, new_password):
-    """Open a reset link: a new password, every session and link of the user
-    ended (on every instance at once), and the address it reached verified."""
+    """Open a reset link: a new password, every session, link and personal
+    access token of the user ended (on every instance at once), and the
+    address it reached verified."""
     redeemed = one_time_tokens.find(token, RESET_PASSWORD)
     user = users.lock(redeemed.user_id)
     one_time_tokens.use_up(redeemed)
@@ -139,8 +140,9 @@ def reset_password(token, new_password):
     users.set_password(user, new_password)
     forget_links(user)
     ended = sessions.revoke_all(user.id, reason="password_reset")
+    tokens = personal_tokens.remove_all(user.id)
     user.email_verified = True  # the link reached the address
-    events.record("password_reset", user.id, sessions_revoked=len(ended))
+    events.record("password_reset", user.id, sessions_revoked=len(ended), tokens_revoked=tokens)
     db.session.commit()
 
 

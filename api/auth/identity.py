@@ -19,7 +19,6 @@ the database had them when the request was authenticated) and `get_jwt()`.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import wraps
 
 from flask import abort as abort_with
@@ -31,31 +30,91 @@ from sqlalchemy import bindparam, select
 
 from api.accounts import users
 from api.accounts.users import User
-from api.auth import parse_cache, passkeys, revocation, sessions
-from api.auth.claims import check_token_shape, is_multi_factor
+from api.auth import (
+    parse_cache,
+    passkeys,
+    personal_tokens,
+    revocation,
+    scopes,
+    sessions,
+    token_user,
+)
+from api.auth.claims import check_token_shape, is_client_token, is_multi_factor
 from api.auth.sessions import LoginSession
+from api.clock import utcnow
 from api.database import read_row
 from api.extensions import jwt
 from api.schemas import MAX_ID
-from api.web.errors import bearer_challenge, token_error
+from api.web.errors import bearer_challenge, error_response, token_error
+from api.web.openapi import document_scope
 
 
-def token_required(refresh=False, fresh=False, mfa=False):
+def token_required(refresh=False, fresh=False, mfa=False, scope=None):
     """A valid access token (or refresh token, `refresh=True`; straight from a
     login, `fresh=True`) whose user and session are live; else 401.
-    `mfa=True`: from a login that proved two factors (see `require_mfa`)."""
+    `mfa=True`: from a login that proved two factors (see `require_mfa`).
+
+    `scope` (api/auth/scopes.py): what the route does, for tokens that may do
+    only some things. A user's login token holds every scope; a personal
+    access token is taken only on a route that names one of its scopes, and
+    never on one that names none (the account, session and admin routes);
+    a client's token has no user, so no user route takes it. The OpenAPI
+    document lists the scope on the operation (api/web/openapi.py)."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            verify_jwt_in_request(refresh=refresh, fresh=fresh, locations=token_locations(refresh))
-            if mfa:
-                require_mfa()
+            locations = token_locations(refresh)
+            bearer = g.pop("bearer_token", None)
+            if bearer is not None and personal_tokens.looks_like_one(bearer):
+                _accept_personal_token(bearer, scope)
+            else:
+                verify_jwt_in_request(refresh=refresh, fresh=fresh, locations=locations)
+                if mfa:
+                    require_mfa()
             return current_app.ensure_sync(view)(*args, **kwargs)
 
-        return wrapper
+        return document_scope(wrapper, scope)
 
     return decorator
+
+
+def _accept_personal_token(text, scope):
+    """Authenticate a request by a personal access token: 401 unless it is
+    live, 403 insufficient_scope unless it holds the route's scope. The view
+    then finds its user where flask-jwt-extended puts a login token's
+    (api/internals.py lists the reach), and claims that say what it is."""
+    found = personal_tokens.find(text, expired_too=True)
+    if found is None:
+        abort_with(token_error("invalid_token", "The token is invalid."))
+    if found.expires_at <= utcnow():
+        abort_with(token_error("token_expired", "The personal access token has expired."))
+    if scope is None or scope not in found.scopes:
+        refuse_scope(scope)
+    personal_tokens.touch(found)
+    g._jwt_extended_jwt_user = {"loaded_user": found.user}
+    g._jwt_extended_jwt_header = {}
+    g._jwt_extended_jwt = {
+        "sub": str(found.user.id),
+        "type": "personal",
+        "scope": scopes.joined(found.scopes),
+    }
+
+
+def refuse_scope(scope):
+    """403 insufficient_scope with RFC 6750 §3.1's challenge; `scope`: what
+    the route needs (None: no token that is not a login may use it)."""
+    challenge = 'Bearer error="insufficient_scope"'
+    if scope is not None:
+        challenge += f', scope="{scope}"'
+    message = (
+        f"This token lacks the scope {scope}."
+        if scope is not None
+        else "Only a login's token may do this, not a personal access token."
+    )
+    abort_with(
+        error_response(403, "insufficient_scope", message, headers={"WWW-Authenticate": challenge})
+    )
 
 
 def require_mfa():
@@ -88,6 +147,22 @@ def changes_factors(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         if passkeys.exists_for(get_current_user().id):
+            require_mfa()
+        return current_app.ensure_sync(view)(*args, **kwargs)
+
+    return wrapper
+
+
+def second_factor_if_enrolled(view):
+    """For a route that makes a new long-lived credential (after its
+    `token_required(fresh=True)`): a user with TOTP or a passkey makes it
+    only from a login that proved two factors, so that a stolen password,
+    or the one session that turned TOTP on, cannot mint one."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        user = get_current_user()
+        if user.mfa_enabled or passkeys.exists_for(user.id):
             require_mfa()
         return current_app.ensure_sync(view)(*args, **kwargs)
 
@@ -139,6 +214,8 @@ def token_locations(refresh=False):
     if len(bearer[0]) == 1:
         raise NoAuthorizationError("a bearer scheme without a token")
     bearer[0][0] = "Bearer"
+    if len(bearer[0]) == 2:
+        g.bearer_token = bearer[0][1]
     request.environ["HTTP_AUTHORIZATION"] = ", ".join(" ".join(words) for words in parts)
     return ["headers"]
 
@@ -168,29 +245,11 @@ def lock_current_user():
 
 
 @dataclass(frozen=True)
-class TokenUser:
-    """The user a verified token speaks for. Read-only: a view that changes
-    the user loads the model (`db.session.get(User, id)`).
-
-    A plain row, not the model: every authenticated request loads one, and
-    SQLAlchemy's ORM costs more than the rest of the token check together.
-    """
-
-    id: int
-    username: str
-    roles: list[str]
-    created_at: datetime
-    email: str | None
-    email_verified: bool
-    mfa_enabled: bool
-
-
-@dataclass(frozen=True)
 class LookUp:
     """What one look-up found: the live user (None when gone or disabled)
     and whether the token's session is revoked."""
 
-    user: TokenUser | None
+    user: token_user.TokenUser | None
     revoked: bool
 
 
@@ -201,24 +260,12 @@ def _statements():
     """Core statements, built once at import: they run on every request, and
     building one costs more than running it."""
     users, sessions = User.__table__, LoginSession.__table__
-    # What a TokenUser holds, and `disabled`, which refuses the token.
-    names = (
-        "id",
-        "username",
-        "roles",
-        "created_at",
-        "email",
-        "email_verified",
-        "mfa_enabled",
-        "disabled",
-    )
-    columns = [users.c[name] for name in names]
-    user_by_id = select(*columns).where(users.c.id == bindparam("user_id"))
+    user_by_id = select(*token_user.COLUMNS).where(users.c.id == bindparam("user_id"))
     session_matches = (sessions.c.user_id == users.c.id) & (
         sessions.c.id == bindparam("session_id")
     )
     user_and_session = (
-        select(*columns, sessions.c.id.label("sid"), sessions.c.revoked_at)
+        select(*token_user.COLUMNS, sessions.c.id.label("sid"), sessions.c.revoked_at)
         .select_from(users.outerjoin(sessions, session_matches))
         .where(users.c.id == bindparam("user_id"))
     )
@@ -238,25 +285,10 @@ def look_up(claims):
     if store.in_database:
         row = read_row(USER_AND_SESSION, params)
         revoked = row is not None and (row.sid is None or row.revoked_at is not None)
-        return LookUp(_token_user(row), revoked)
+        return LookUp(token_user.from_row(row), revoked)
     if store.is_revoked(claims["sid"]):
         return LookUp(user=None, revoked=True)
-    return LookUp(_token_user(read_row(USER_BY_ID, params)), revoked=False)
-
-
-def _token_user(row):
-    """A TokenUser from a row, or None when the user is gone or disabled."""
-    if row is None or row.disabled:
-        return None
-    return TokenUser(
-        row.id,
-        row.username,
-        row.roles,
-        row.created_at,
-        row.email,
-        row.email_verified,
-        row.mfa_enabled,
-    )
+    return LookUp(token_user.from_row(read_row(USER_BY_ID, params)), revoked=False)
 
 
 def parse_user_id(sub):
@@ -279,6 +311,10 @@ def init_app(app):
     # happens here, and is kept, for this token only, for the user loader.
     @jwt.token_in_blocklist_loader
     def session_revoked(_header, claims):
+        if is_client_token(claims):
+            # A client's token (POST /oauth/token) is for the services that
+            # trust this API, and has no user here.
+            abort(403, message="A client's token has no user: this API's user routes refuse it.")
         found = look_up(claims)
         g.token_look_up = (claims["jti"], found)
         return found.revoked

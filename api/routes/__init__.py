@@ -8,6 +8,7 @@
     mfa.py         /api/me/mfa/totp, totp/confirm, recovery-codes; /api/auth/mfa
     passkeys.py    /api/me/passkeys, /api/auth/passkey/options, /api/auth/passkey/login,
                    /api/auth/cookie/passkey/login
+    tokens.py      /api/me/tokens (personal access tokens)
     notes.py       /api/notes (the example of an owner-scoped resource)
     admin.py       /api/admin/users
     health.py      /api/health, /api/health/live, /api/health/ready
@@ -34,6 +35,7 @@ from api.routes import (  # noqa: F401
     pages,
     passkeys,
     sessions,
+    tokens,
     well_known,
 )
 from api.routes.groups import GROUPS

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from api.accounts import events, users
 from api.accounts.users import User
-from api.auth import mfa_challenges, passkeys, sessions, totp
+from api.auth import mfa_challenges, passkeys, personal_tokens, sessions, totp
 from api.auth.identity import roles_required
 from api.extensions import db
 from api.routes import groups
@@ -61,7 +61,10 @@ def update_user(data, user_id):
         setattr(user, field, sorted(set(value)) if field == "roles" else value)
     if lost_roles or disabling:
         sessions.revoke_all(user.id, reason="admin")
-    # One commit: the change, its events and the end of the user's sessions.
+    if disabling:
+        # As a password reset does: whoever is shut out keeps no way back in.
+        personal_tokens.remove_all(user.id)
+    # One commit: the change, its events and the end of the user's sessions and tokens.
     db.session.commit()
     return user
 

@@ -15,6 +15,9 @@ email = Blueprint("email", __name__, description="Email address and password rec
 notes = Blueprint("notes", __name__, description="The caller's notes")
 mfa = Blueprint("mfa", __name__, description="Second factor: TOTP and recovery codes")
 passkeys = Blueprint("passkeys", __name__, description="Passkeys (WebAuthn)")
+tokens = Blueprint(
+    "tokens", __name__, description="Personal access tokens: scoped tokens for scripts and CI"
+)
 admin = Blueprint("admin", __name__, description="User administration")
 health = Blueprint("health", __name__, description="Health")
 jwks = Blueprint("jwks", __name__, description="Verification keys")
@@ -27,6 +30,7 @@ GROUPS = (
     email,
     mfa,
     passkeys,
+    tokens,
     notes,
     admin,
     health,

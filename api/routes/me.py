@@ -7,6 +7,7 @@ from flask_smorest import abort
 from api.accounts import email_flows, events, users
 from api.auth import sessions
 from api.auth.identity import lock_current_user, token_required
+from api.auth.scopes import PROFILE_READ
 from api.extensions import db
 from api.routes import groups
 from api.schemas import (
@@ -22,7 +23,7 @@ from api.web.pagination import PageQuerySchema, paginate
 
 @groups.resources.get("/api/me")
 @groups.resources.doc(**READ_AUTH_DOC)
-@token_required()
+@token_required(scope=PROFILE_READ)
 @groups.resources.response(200, UserSchema)
 def me():
     """The user the access token belongs to."""

@@ -15,6 +15,7 @@ from sqlalchemy import DateTime, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.auth.identity import token_required
+from api.auth.scopes import NOTES_READ, NOTES_WRITE
 from api.clock import utcnow
 from api.extensions import db
 from api.routes import groups
@@ -51,7 +52,7 @@ def own_note(note_id):
 
 @groups.notes.get("/api/notes")
 @groups.notes.doc(**READ_AUTH_DOC)
-@token_required()
+@token_required(scope=NOTES_READ)
 @groups.notes.arguments(PageQuerySchema, location="query", as_kwargs=True)
 @groups.notes.response(200, NoteSchema(many=True))
 def list_notes(page, per_page):
@@ -62,7 +63,7 @@ def list_notes(page, per_page):
 
 @groups.notes.post("/api/notes")
 @groups.notes.doc(**AUTH_DOC)
-@token_required()
+@token_required(scope=NOTES_WRITE)
 @groups.notes.arguments(NoteCreateSchema)
 @groups.notes.response(201, NoteSchema)
 def create_note(data):
@@ -75,7 +76,7 @@ def create_note(data):
 
 @groups.notes.get(NOTE)
 @groups.notes.doc(**READ_AUTH_DOC)
-@token_required()
+@token_required(scope=NOTES_READ)
 @groups.notes.response(200, NoteSchema)
 def get_note(note_id):
     """One of the caller's notes."""
@@ -84,7 +85,7 @@ def get_note(note_id):
 
 @groups.notes.patch(NOTE)
 @groups.notes.doc(**AUTH_DOC)
-@token_required()
+@token_required(scope=NOTES_WRITE)
 @groups.notes.arguments(NotePatchSchema)
 @groups.notes.response(200, NoteSchema)
 def update_note(data, note_id):
@@ -98,7 +99,7 @@ def update_note(data, note_id):
 
 @groups.notes.delete(NOTE)
 @groups.notes.doc(**AUTH_DOC)
-@token_required()
+@token_required(scope=NOTES_WRITE)
 @groups.notes.response(204)
 def delete_note(note_id):
     """Delete a note."""

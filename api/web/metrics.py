@@ -56,6 +56,12 @@ SECOND_FACTORS = Counter(
     "and result (ok, failed).",
     ["method", "result"],
 )
+PERSONAL_TOKENS = Counter(
+    "jwt_api_personal_access_tokens",
+    "Personal access tokens, by action (created; revoked: deleted by their user, "
+    "or with every other of the user's on a password reset or a disabled account).",
+    ["action"],
+)
 RATE_LIMIT_HITS = Counter(
     "jwt_api_rate_limit_hits", "Requests refused by a rate limit, by route.", ["route"]
 )
@@ -84,6 +90,9 @@ for _outcome in ("queued", "sent", "retried", "given_up"):
 for _method in ("totp", "recovery_code", "passkey"):
     for _result in ("ok", "failed"):
         SECOND_FACTORS.labels(_method, _result)
+
+for _action in ("created", "revoked"):
+    PERSONAL_TOKENS.labels(_action)
 
 blp = Blueprint("metrics", __name__)
 

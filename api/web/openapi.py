@@ -7,6 +7,7 @@ change to it shows in review; a test fails while the two differ, and
 `make openapi` (`flask openapi-snapshot`) writes it anew.
 """
 
+from apispec import BasePlugin
 from flask_smorest import Api as SmorestApi
 
 from api.schemas import ErrorSchema
@@ -25,6 +26,13 @@ SECURITY_SCHEMES = {
     "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"},
     "refreshCookieAuth": {"type": "apiKey", "in": "cookie", "name": "refresh_token_cookie"},
     "csrfHeader": {"type": "apiKey", "in": "header", "name": "X-CSRF-TOKEN"},
+    "personalAccessToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "pat_…",
+        "description": "A personal access token (POST /api/me/tokens), on the routes "
+        "whose scope it holds.",
+    },
 }
 # The document's info.description: which of the schemes above to pick, shown
 # at the top of /api/docs (Markdown). The demo page at `/` links back here.
@@ -42,6 +50,9 @@ DESCRIPTION = """\
   `csrfHeader` (`X-CSRF-TOKEN`).
 - **`refreshCookieAuth`** + **`csrfHeader`**: the browser flow's refresh, for
   `POST /api/auth/refresh` only, with `csrf_refresh_token` in `X-CSRF-TOKEN`.
+- **`personalAccessToken`**: scripts and CI jobs. `POST /api/me/tokens` makes one
+  (`pat_…`) with the scopes it needs; it works only on the operations whose
+  `x-required-scopes` it holds (`GET /api/me`, the notes).
 """
 
 # CSRF applies to cookie-authenticated unsafe methods only.
@@ -52,7 +63,8 @@ REFRESH_AUTH_DOC = {"security": [{"bearerAuth": []}, {"refreshCookieAuth": [], "
 
 def init_app(app, api):
     # Deep-merged into the document; API_SPEC_OPTIONS, if configured, still wins.
-    api.init_app(app, spec_kwargs={"info": {"description": DESCRIPTION}})
+    spec_kwargs = {"info": {"description": DESCRIPTION}, "extra_plugins": [ScopesPlugin()]}
+    api.init_app(app, spec_kwargs=spec_kwargs)
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
 
@@ -60,3 +72,36 @@ def init_app(app, api):
 def document(app):
     """The document as `/api/openapi.json` serves it."""
     return app.test_client().get("/api/openapi.json").json
+
+
+def document_scope(view, scope):
+    """List a route's scope on its operation (api/auth/identity.py's
+    `token_required(scope=...)`). OpenAPI 3.0 keeps scopes in security
+    requirements for OAuth 2.0 schemes only, and a personal access token is a
+    bearer token of its own: the scope goes in the operation's
+    `x-required-scopes` and its description, and the personalAccessToken
+    scheme joins the ways in."""
+    apidoc = getattr(view, "_apidoc", {})
+    manual = {**apidoc.get("manual_doc", {}), SCOPES_KEY: [scope] if scope else []}
+    view._apidoc = {**apidoc, "manual_doc": manual}
+    return view
+
+
+SCOPES_KEY = "x-required-scopes"
+
+
+class ScopesPlugin(BasePlugin):
+    """An operation whose route names a scope says so, and lists the
+    personalAccessToken scheme among its ways in (`document_scope`)."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            scopes = operation.pop(SCOPES_KEY, None)
+            if not scopes:
+                continue
+            operation[SCOPES_KEY] = scopes
+            operation["security"] = [*operation.get("security", []), {"personalAccessToken": []}]
+            note = f"Scope: `{' '.join(scopes)}` (a personal access token needs it)."
+            operation["description"] = "\n\n".join(
+                part for part in (operation.get("description"), note) if part
+            )

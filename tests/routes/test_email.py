@@ -503,7 +503,7 @@ def test_a_reset_ends_every_session_and_verifies_the_address(app, client, inbox)
         from api.extensions import db
 
         (event,) = db.session.scalars(events.listing(user["id"], "password_reset"))
-        assert event.details == {"sessions_revoked": 2}
+        assert event.details == {"sessions_revoked": 2, "tokens_revoked": 0}
 
 
 def test_no_link_token_or_password_reaches_an_event_or_the_log(app, client, inbox, caplog):
