@@ -66,6 +66,16 @@ REACHES = (
         "test_bearer_scheme_is_case_insensitive_and_still_decides",
     ),
     Reach(
+        library="flask-jwt-extended",
+        checked="4.7.4",
+        where="api.auth.identity:_accept_personal_token",
+        reaches="flask.g._jwt_extended_jwt_user, _jwt_extended_jwt and _jwt_extended_jwt_header, "
+        "set as verify_jwt_in_request sets them",
+        why="a personal access token is no JWT, yet the views it may call read their user "
+        "with get_current_user(), as for a login's token; no public way sets it.",
+        test="tests/routes/test_tokens.py::test_a_token_does_what_its_scopes_name",
+    ),
+    Reach(
         library="webargs",
         checked="8.7.1",
         where="api.web.json_bodies:JSONOnlyParser._raw_load_json",

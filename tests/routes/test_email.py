@@ -489,12 +489,19 @@ def test_forgot_mails_nothing_to_a_disabled_account(app, client, inbox):
 def test_a_reset_ends_every_session_and_verifies_the_address(app, client, inbox):
     user = register(client)
     sessions = [login(client), login(client)]
+    body = {"name": "ci", "scopes": ["notes:read"]}
+    headers = {"Authorization": f"Bearer {sessions[0]['access_token']}"}
+    pat = client.post("/api/me/tokens", json=body, headers=headers).json["token"]
+    assert client.get("/api/notes", headers={"Authorization": f"Bearer {pat}"}).status_code == 200
     assert forgot(client, "bob@example.com").status_code == 202
     token = inbox.last_token("bob@example.com", "reset-password")
     assert reset(client, token).status_code == 204
     for pair in sessions:
         assert_error(me(client, pair["access_token"]), 401, "token_revoked")
         assert_error(refresh(client, pair["refresh_token"]), 401, "token_revoked")
+    assert_error(
+        client.get("/api/notes", headers={"Authorization": f"Bearer {pat}"}), 401, "invalid_token"
+    )
     response = client.post("/api/auth/login", json={"username": "bob", "password": PASSWORD})
     assert_error(response, 401, "invalid_credentials")
     assert me(client, login(client, password=NEW_PASSWORD)["access_token"]).json["email_verified"]
@@ -503,7 +510,7 @@ def test_a_reset_ends_every_session_and_verifies_the_address(app, client, inbox)
         from api.extensions import db
 
         (event,) = db.session.scalars(events.listing(user["id"], "password_reset"))
-        assert event.details == {"sessions_revoked": 2, "tokens_revoked": 0}
+        assert event.details == {"sessions_revoked": 2, "tokens_revoked": 1}
 
 
 def test_no_link_token_or_password_reaches_an_event_or_the_log(app, client, inbox, caplog):
