@@ -193,3 +193,30 @@ def test_a_totp_code_and_an_mfa_token_work_once_across_instances(instances):
     again = second_step(second, mfa_token, recovery_codes[1])
     assert again.status_code == 401
     assert again.json()["error"] == "invalid_token"
+
+
+def test_a_personal_access_token_deleted_on_one_instance_is_refused_on_the_other(instances):
+    first, second = instances
+    post(f"{first.url}/api/auth/register", json={"username": "bob", "password": PASSWORD})
+    pair = post(
+        f"{first.url}/api/auth/login", json={"username": "bob", "password": PASSWORD}
+    ).json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    made = post(
+        f"{first.url}/api/me/tokens",
+        json={"name": "ci", "scopes": ["notes:read"]},
+        headers=headers,
+    ).json()
+    pat = {"Authorization": f"Bearer {made['token']}"}
+    for server in (first, second):
+        assert requests.get(f"{server.url}/api/notes", headers=pat, timeout=10).status_code == 200
+
+    deleted = requests.delete(
+        f"{second.url}/api/me/tokens/{made['id']}", headers=headers, timeout=10
+    )
+    assert deleted.status_code == 204
+    # Every worker of the first instance, at once: several new connections.
+    for _ in range(6):
+        refused = requests.get(f"{first.url}/api/notes", headers=pat, timeout=10)
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "invalid_token"
