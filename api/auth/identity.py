@@ -60,6 +60,8 @@ def token_required(refresh=False, fresh=False, mfa=False, scope=None):
     never on one that names none (the account, session and admin routes);
     a client's token has no user, so no user route takes it. The OpenAPI
     document lists the scope on the operation (api/web/openapi.py)."""
+    if scope is not None and scope not in scopes.SCOPES:
+        raise ValueError(f"unknown scope {scope!r}: add it to api/auth/scopes.py's SCOPES")
 
     def decorator(view):
         @wraps(view)

@@ -4,6 +4,7 @@ the one look-up per request, and the token user being read-only."""
 
 import pytest
 
+from api.auth.identity import token_required
 from tests.helpers import PASSWORD, USER_FIELDS, assert_error, bearer, claims_of, header_of
 
 BOTH = {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid"}
@@ -210,3 +211,8 @@ def test_a_look_up_serves_only_the_token_it_was_made_for(app, auth, client):
         with app.test_request_context(headers=bearer(alice)):
             verify_jwt_in_request(skip_revocation_check=True)
             assert get_current_user().username == "alice"
+
+
+def test_a_route_cannot_name_a_scope_nobody_defined():
+    with pytest.raises(ValueError, match="reports:read"):
+        token_required(scope="reports:read")
