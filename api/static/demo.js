@@ -52,8 +52,9 @@ function report(data) {
 function clearDetails() {
   $("details").hidden = true;
   for (const id of ["user", "email-status", "claims", "sessions", "events", "mfa-status",
-    "passkeys"]) $(id).textContent = "";
+    "passkeys", "tokens"]) $(id).textContent = "";
   closeTotpPanels();
+  closeTokenPanels();
 }
 
 // {kind: "verify-email" | "reset-password", token} when the page was opened
@@ -314,13 +315,14 @@ async function showDetails(done) {
     clearDetails();
     return report(me.data);
   }
-  const [token, sessions, events, passkeys] = await Promise.all([
+  const [token, sessions, events, passkeys, tokens] = await Promise.all([
     api("GET", "/api/auth/token"),
     api("GET", "/api/auth/sessions"),
     api("GET", "/api/me/events?per_page=10"),
     api("GET", "/api/me/passkeys"),
+    api("GET", "/api/me/tokens"),
   ]);
-  const failed = [token, sessions, events, passkeys].find((answer) => !answer.response.ok);
+  const failed = [token, sessions, events, passkeys, tokens].find((answer) => !answer.response.ok);
   if (failed) {
     clearDetails();
     return report(failed.data);
@@ -329,6 +331,7 @@ async function showDetails(done) {
   showEmail(me.data);
   showSecondFactor(me.data);
   showPasskeys(passkeys.data);
+  showTokens(tokens.data);
   showFreshness(token.data.fresh === true);
   $("claims").textContent = JSON.stringify(token.data, null, 2);
   showSessions(sessions.data);
@@ -618,6 +621,116 @@ const base64url = (buffer) => base64(buffer).replace(/\+/g, "-").replace(/\//g, 
 // atob takes base64 without its padding.
 const bytes = (text) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")),
   (c) => c.charCodeAt(0));
+
+// Personal access tokens: name, scopes, dates, and Delete. The token itself
+// is in the answer to its creation alone (the API keeps a hash): the page
+// shows it that once, in memory only, until "Done", a login change or a reload.
+let shownTokenId = null;
+
+function showTokens(tokens) {
+  if (tokens.length === 0) {
+    return $("tokens").replaceChildren(element("li", null, "No tokens yet."));
+  }
+  $("tokens").replaceChildren(...tokens.map((token) => {
+    const remove = element("button", null, "Delete");
+    remove.type = "button";
+    remove.addEventListener("click", () => deleteToken(token));
+    const expired = new Date(token.expires_at) <= new Date();
+    return element("li", "token", element("strong", "name", token.name),
+      " · ", element("span", "scope", token.scopes.join(" ")),
+      " · created ", time(token.created_at),
+      expired ? " · expired " : " · expires ", time(token.expires_at),
+      " · ", token.last_used_at ? element("span", null, "last used ", time(token.last_used_at))
+        : "never used",
+      remove);
+  }));
+}
+
+function closeTokenPanels() {
+  shownTokenId = null;
+  $("token-value").value = "";
+  $("token-shown").hidden = true;
+  panelSays("token-shown", "");
+  $("new-token").reset();
+  panelSays("new-token", "");
+}
+
+// RFC 9470's step-up challenge: the account has a second factor (TOTP or a
+// passkey) and this login did not use it. As with a refreshed token, the
+// way on is a new login; the API's message speaks to developers.
+function stepUpRequired(response) {
+  const challenge = response.headers ? response.headers.get("WWW-Authenticate") || "" : "";
+  return response.status === 403 && challenge.includes("insufficient_user_authentication");
+}
+
+$("new-token").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const scopes = [...document.querySelectorAll("#token-scopes input:checked")]
+    .map((box) => box.value);
+  if (scopes.length === 0) {
+    show("Pick at least one scope.");
+    return panelSays("new-token", $("result").textContent);
+  }
+  const body = {
+    name: $("token-name").value.trim(),
+    scopes,
+    expires_in_days: Number($("token-days").value),
+  };
+  const { response, data } = await api("POST", "/api/me/tokens", body);
+  if (stepUpRequired(response)) {
+    show("Log in again with your second factor (a code from your app, or a passkey) "
+      + "to create a token.");
+    return panelSays("new-token", $("result").textContent);
+  }
+  if (!response.ok) return panelRefused("new-token", data, "create a token");
+  showNewToken(data);
+  // Only the list is drawn again, and with no silent refresh: a refresh, or a
+  // failure, clears the details, and the token must stay until it is copied.
+  const list = await call("GET", "/api/me/tokens");
+  if (list.response.ok) showTokens(list.data);
+  show(`Token “${data.name}” created: copy it now, it won't be shown again.`);
+});
+
+function showNewToken(created) {
+  $("new-token").reset();
+  panelSays("new-token", "");
+  panelSays("token-shown", "");
+  shownTokenId = created.id;
+  $("token-value").value = created.token;
+  $("token-shown").hidden = false;
+  $("token-shown").scrollIntoView({ block: "nearest" });
+  $("token-value").select();
+}
+
+// The clipboard needs a secure page (https, or http://localhost); elsewhere
+// the token is selected for a Ctrl+C.
+$("copy-token").addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText($("token-value").value);
+    show("Token copied to the clipboard.");
+  } catch {
+    $("token-value").select();
+    show("The browser refused the clipboard: the token is selected, copy it with Ctrl+C.");
+  }
+  panelSays("token-shown", $("result").textContent);
+});
+
+$("token-done").addEventListener("click", () => {
+  closeTokenPanels();
+  show("The token is off the page: it cannot be shown again.");
+});
+
+// Whatever uses the token is refused from the next request on: ask first.
+async function deleteToken(token) {
+  if (!confirm(`Delete the token “${token.name}”? Whatever uses it is refused at once.`)) {
+    return show(`The token “${token.name}” stays.`);
+  }
+  const path = `/api/me/tokens/${encodeURIComponent(token.id)}`;
+  const { response, data } = await api("DELETE", path);
+  if (!response.ok) return report(data);
+  if (token.id === shownTokenId) closeTokenPanels();
+  await showDetails(`Token “${token.name}” deleted.`);
+}
 
 async function revoke(id) {
   const { response, data } = await api("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);

@@ -23,6 +23,7 @@ WRONG_CODE = "The code is wrong, already used, or out of date."  # the API's mes
 NO_PASSKEYS = ["No passkeys yet."]
 SCAN = "Scan the QR code, then confirm with a code from your app."
 LOG_IN_AGAIN = "Log in again to change your second factor or passkeys."
+LOG_IN_TO_CREATE_A_TOKEN = "Log in again to create a token."
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +239,7 @@ def test_totp_turned_on_from_the_qr_code_then_asked_for_at_login(page):
     # Refreshed, the token changes no factor: the page says so instead of
     # opening an input the API would refuse.
     refreshed(page, "tess")
-    assert texts(page, ".fresh-hint:visible") == [LOG_IN_AGAIN] * 2
+    assert texts(page, ".fresh-hint:visible") == [LOG_IN_AGAIN] * 2 + [LOG_IN_TO_CREATE_A_TOKEN]
     for control in ("#totp-start", "#passkey-name", "#add-passkey-button"):
         assert page.is_disabled(control), control
 
