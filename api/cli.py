@@ -1,6 +1,6 @@
 """The `flask` commands: `keys` (signing keys), `encryption generate-key`,
 `users create`, `sessions prune`, `events prune`, `links prune`, `mail deliver|test|prune`,
-`openapi-snapshot`."""
+`clients create|list|delete|rotate-secret`, `openapi-snapshot`."""
 
 import json
 import os
@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from api import encryption
 from api.accounts import events, mail_delivery, one_time_tokens, outbox, users
 from api.accounts.passwords import passwords
-from api.auth import mfa_challenges, personal_tokens, sessions, totp, webauthn_challenges
+from api.auth import mfa_challenges, personal_tokens, scopes, sessions, totp, webauthn_challenges
 from api.auth.key_files import (
     ASYMMETRIC_ALGORITHMS,
     MIN_RSA_BITS,
@@ -25,6 +25,7 @@ from api.auth.key_files import (
 from api.auth.keyring import add_key, read_key_dir, retired
 from api.clock import utcnow
 from api.extensions import db
+from api.oauth import clients
 from api.schemas import RegisterSchema
 from api.web import openapi
 
@@ -245,6 +246,75 @@ def prune_mail():
     click.echo(f"Pruned {outbox.prune()} sent or given-up mails older than {days:g} days.")
 
 
+clients_cli = AppGroup(
+    "clients", help="Manage OAuth clients: other services that get tokens of their own."
+)
+SHOWN_ONCE = "Keep the secret now: it is stored only as a hash and will not be shown again."
+
+
+TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@clients_cli.command("create")
+@click.argument("name")
+@click.option(
+    "--scopes",
+    "scope_text",
+    required=True,
+    help=f"Space-separated, some of: {' '.join(scopes.ALL)}.",
+)
+def create_client(name, scope_text):
+    """Create a client; prints its client_id and client_secret, the secret this once."""
+    granted = scopes.parse(scope_text)
+    if not granted:
+        raise click.ClickException(
+            f"--scopes takes one or more of {', '.join(scopes.ALL)}; got {scope_text!r}"
+        )
+    try:
+        client, secret = clients.create(name, granted)
+    except ValueError as exc:
+        raise click.ClickException(f"not created: {exc}") from exc
+    click.echo(f"Created client {client.name!r} with scopes {scopes.joined(granted)}.")
+    click.echo(f"client_id:     {client.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo(SHOWN_ONCE)
+
+
+@clients_cli.command("list")
+def list_clients():
+    """The clients: id, creation, last new secret, scopes and name (never a secret)."""
+    for client in clients.listing():
+        rotated = client.secret_rotated_at
+        secret = f"secret rotated {rotated:{TIME}}" if rotated else "secret original"
+        click.echo(
+            f"{client.client_id}  created {client.created_at:{TIME}}  {secret}  "
+            f"{scopes.joined(client.scopes)}  {client.name}"
+        )
+
+
+@clients_cli.command("delete")
+@click.argument("client_id")
+def delete_client(client_id):
+    """Delete a client: its secret fails at once; its tokens are inactive to
+    introspection (services that only verify them by JWKS accept them until
+    they expire, OAUTH_TOKEN_EXPIRES)."""
+    if not clients.delete(client_id):
+        raise click.ClickException(f"no client {client_id!r}")
+    click.echo(f"Deleted client {client_id}.")
+
+
+@clients_cli.command("rotate-secret")
+@click.argument("client_id")
+def rotate_client_secret(client_id):
+    """Give a client a new secret; the old one fails at once."""
+    secret = clients.rotate_secret(client_id)
+    if secret is None:
+        raise click.ClickException(f"no client {client_id!r}")
+    click.echo(f"New secret for {client_id}; the old one no longer works.")
+    click.echo(f"client_secret: {secret}")
+    click.echo(SHOWN_ONCE)
+
+
 @click.command("openapi-snapshot")
 @click.argument("path", default="docs/openapi.json")
 @with_appcontext
@@ -265,3 +335,4 @@ def init_app(app):
     app.cli.add_command(links_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(clients_cli)

@@ -521,3 +521,77 @@ class ErrorSchema(Schema):
         fields.String(),
         metadata={"description": "With `mfa_required` only: the second factors the user has"},
     )
+
+
+# OAuth 2.0 for other services (api/routes/oauth.py). Only documented:
+# Authlib reads these form bodies, and shapes the answers.
+
+
+class ClientTokenRequestSchema(Schema):
+    grant_type = Text(required=True, validate=validate.OneOf(["client_credentials"]))
+    scope = Text(
+        metadata={
+            "description": "Space-separated: some of the client's scopes (default: all).",
+            "example": "notes:read",
+        }
+    )
+    client_id = Text(metadata={"description": "client_secret_post only (else HTTP Basic)"})
+    client_secret = Text(metadata={"description": "client_secret_post only (else HTTP Basic)"})
+
+
+class ClientTokenSchema(Schema):
+    access_token = fields.String(
+        metadata={"description": "A JWT (typ at+jwt); verify it with the JWKS"}
+    )
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer(metadata={"example": 300})
+    scope = fields.String(metadata={"example": "notes:read profile:read"})
+
+
+class IntrospectionRequestSchema(Schema):
+    token = Text(
+        required=True,
+        metadata={
+            "description": "An access token (a user's or a client's) or a personal access token"
+        },
+    )
+    token_type_hint = Text(metadata={"description": "Ignored: every kind is looked for"})
+    client_id = Text(metadata={"description": "client_secret_post only (else HTTP Basic)"})
+    client_secret = Text(metadata={"description": "client_secret_post only (else HTTP Basic)"})
+
+
+class IntrospectionSchema(Schema):
+    active = fields.Boolean(
+        required=True,
+        metadata={"description": "False, and nothing else, for a token that is not live"},
+    )
+    scope = fields.String(metadata={"example": "notes:read notes:write profile:read"})
+    client_id = fields.String(metadata={"description": "A client's token only"})
+    username = fields.String(metadata={"description": "A user's token only"})
+    token_type = fields.String(metadata={"example": "Bearer"})
+    sub = fields.String()
+    exp = fields.Integer()
+    iat = fields.Integer()
+    iss = fields.String()
+    aud = fields.String(metadata={"description": "JWTs only, not personal access tokens"})
+    jti = fields.String(metadata={"description": "JWTs only, not personal access tokens"})
+
+
+class AuthorizationServerMetadataSchema(Schema):
+    issuer = fields.String()
+    token_endpoint = fields.String()
+    jwks_uri = fields.String()
+    introspection_endpoint = fields.String()
+    grant_types_supported = fields.List(fields.String())
+    token_endpoint_auth_methods_supported = fields.List(fields.String())
+    introspection_endpoint_auth_methods_supported = fields.List(fields.String())
+    scopes_supported = fields.List(fields.String())
+    response_types_supported = fields.List(fields.String())
+
+
+class OAuthErrorSchema(Schema):
+    error = fields.String(required=True, metadata={"example": "invalid_client"})
+    error_description = fields.String(required=True)
+    message = fields.String(
+        required=True, metadata={"description": "The same as error_description"}
+    )

@@ -13,6 +13,7 @@
     admin.py       /api/admin/users
     health.py      /api/health, /api/health/live, /api/health/ready
     well_known.py  /.well-known/jwks.json
+    oauth.py       /oauth/token, /oauth/introspect, /.well-known/oauth-authorization-server
     pages.py       / (the demo page; also at /verify-email, /reset-password), /api/docs/assets
 
 Each view's decorators come in one order: the route, its OpenAPI doc, the
@@ -32,6 +33,7 @@ from api.routes import (  # noqa: F401
     me,
     mfa,
     notes,
+    oauth,
     pages,
     passkeys,
     sessions,

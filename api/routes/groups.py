@@ -21,6 +21,11 @@ tokens = Blueprint(
 admin = Blueprint("admin", __name__, description="User administration")
 health = Blueprint("health", __name__, description="Health")
 jwks = Blueprint("jwks", __name__, description="Verification keys")
+oauth = Blueprint(
+    "oauth",
+    __name__,
+    description="OAuth 2.0 for other services: client credentials, introspection, metadata",
+)
 
 GROUPS = (
     login,
@@ -35,4 +40,5 @@ GROUPS = (
     admin,
     health,
     jwks,
+    oauth,
 )

@@ -1,5 +1,6 @@
 """The one error envelope, `{"error", "message"[, "details"]}`, from every layer:
 routing, validation, flask-jwt-extended, the database and unexpected exceptions.
+Under /oauth/* it adds RFC 6749 §5.2's `error_description` (the message).
 
 Views never build error JSON: they call `flask_smorest.abort(status, error=...,
 message=...)` and this module shapes the answer.
@@ -16,6 +17,7 @@ from werkzeug.routing import RequestRedirect
 
 from api.auth.revocation import StoreUnavailable
 from api.extensions import db, jwt
+from api.web.json_bodies import is_oauth_request
 from api.web.logs import request_id
 
 ERROR_CODES = {
@@ -36,6 +38,15 @@ ERROR_CODES = {
     501: ("not_implemented", "This request is not supported."),
     503: ("service_unavailable", "The service is unavailable; try again later."),
 }
+# RFC 6749 §5.2's codes, which /oauth/* answers as they are.
+OAUTH_ERRORS = (
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+)
 # Only these of werkzeug's own headers survive into an error response.
 KEPT_HEADERS = ("Allow", "Retry-After")
 
@@ -47,6 +58,13 @@ def snake_case(reason):
 
 def error_response(status, error, message, details=None, headers=None, extra=None):
     body = {"error": error, "message": message, **(extra or {})}
+    if is_oauth_request():
+        # RFC 6749 §5.2's shape, whichever layer answers (Authlib, routing,
+        # the limiter, the database): its `error_description` is the message,
+        # and a 400 of another layer (a broken body) is its `invalid_request`.
+        body["error_description"] = message
+        if status == 400 and error not in OAUTH_ERRORS:
+            body["error"] = "invalid_request"
     if details:
         body["details"] = details
     response = jsonify(body)

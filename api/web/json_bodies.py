@@ -3,17 +3,23 @@ answer is cached.
 
 Every view with a body schema reads it through JSONOnlyParser (the
 Blueprint below sets it); every request with a body, schema or not, is
-checked once before its view (`check_body`)."""
+checked once before its view (`check_body`).
+
+The one exception is /oauth/*: RFC 6749 takes its parameters as a form
+(application/x-www-form-urlencoded), so those routes (api/routes/oauth.py)
+take a form and nothing else."""
 
 import json
 
-from flask import g, request
+from flask import g, has_request_context, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
 from gunicorn.http.errors import ParseException as MalformedBody
 from webargs.flaskparser import FlaskParser, is_json_request
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+OAUTH_PATH_PREFIX = "/oauth/"
+FORM = "application/x-www-form-urlencoded"
 
 
 class JSONOnlyParser(FlaskParser):
@@ -79,10 +85,30 @@ def check_body():
         return  # no such route or method: that 404/405 says more than a 415
     if not (request.content_length or "Transfer-Encoding" in request.headers):
         return
+    if is_oauth_request():
+        _check_form()
+        return
     if not is_json_request(request):
         abort(415)
     _read_within_limit()
     g.json_body = PARSER.load_json(request, None)
+
+
+def is_oauth_request():
+    """A request to /oauth/*, whose errors and bodies are RFC 6749's."""
+    return has_request_context() and request.path.startswith(OAUTH_PATH_PREFIX)
+
+
+def _check_form():
+    """An OAuth body: a form, whole and within MAX_CONTENT_LENGTH. Authlib
+    parses it (request.form reads the body cached here)."""
+    if request.mimetype != FORM:
+        abort(
+            400,
+            error="invalid_request",
+            message=f"Send the parameters as a form (Content-Type: {FORM}).",
+        )
+    _read_within_limit()
 
 
 def _read_within_limit():

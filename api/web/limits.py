@@ -42,6 +42,10 @@ def mail_limit():
     return current_app.config["RATELIMIT_EMAIL"]
 
 
+def oauth_token_limit():
+    return current_app.config["RATELIMIT_OAUTH_TOKEN"]
+
+
 # One Limiter per process, bound by init_app. (Flask-Limiter keeps the first
 # app's key prefix; only the test suite, which builds many apps, notices.)
 limiter = Limiter(key_func=client_address, on_breach=count_rate_limit_hit)
@@ -94,6 +98,22 @@ def mail_sending(address_of):
     return lambda view: per_address(per_mailed(view))
 
 
+def token_endpoint(client_id_of):
+    """POST /oauth/token: one budget per client address and one per client id
+    presented (`client_id_of()`, from HTTP Basic or the body, whether it
+    exists or not: the budget is spent before the secret is checked), so
+    neither a busy address nor a leaked id churns out tokens without end."""
+    per_client = limiter.shared_limit(
+        oauth_token_limit,
+        scope="oauth-token-client",
+        key_func=lambda: "client:" + (client_id_of() or "")[:64],
+    )
+    per_address = limiter.shared_limit(
+        oauth_token_limit, scope="oauth-token", key_func=client_address
+    )
+    return lambda view: per_address(per_client(view))
+
+
 def body_email():
     """The body's address, spelled as it is stored: one budget per mailbox."""
     address = body_field("email")
@@ -111,7 +131,12 @@ def body_field(name):
 def init_app(app):
     config = app.config
     # Flask-Limiter would only log a mistyped limit, and limit nothing.
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REFRESH", "RATELIMIT_EMAIL"):
+    for name in (
+        "RATELIMIT_LOGIN",
+        "RATELIMIT_REFRESH",
+        "RATELIMIT_EMAIL",
+        "RATELIMIT_OAUTH_TOKEN",
+    ):
         try:
             parse_many(config[name])
         except ValueError as exc:

@@ -62,6 +62,17 @@ PERSONAL_TOKENS = Counter(
     "or with every other of the user's on a password reset or a disabled account).",
     ["action"],
 )
+OAUTH_TOKENS = Counter(
+    "jwt_api_oauth_tokens",
+    "POST /oauth/token answers, by result (issued, or the RFC 6749 error: invalid_client, "
+    "invalid_request, invalid_scope, unsupported_grant_type, unauthorized_client).",
+    ["result"],
+)
+INTROSPECTIONS = Counter(
+    "jwt_api_introspections",
+    "POST /oauth/introspect answers to authenticated clients, by result (active, inactive).",
+    ["result"],
+)
 RATE_LIMIT_HITS = Counter(
     "jwt_api_rate_limit_hits", "Requests refused by a rate limit, by route.", ["route"]
 )
@@ -93,6 +104,19 @@ for _method in ("totp", "recovery_code", "passkey"):
 
 for _action in ("created", "revoked"):
     PERSONAL_TOKENS.labels(_action)
+
+OAUTH_TOKEN_RESULTS = (
+    "issued",
+    "invalid_client",
+    "invalid_request",
+    "invalid_scope",
+    "unsupported_grant_type",
+    "unauthorized_client",
+)
+for _result in OAUTH_TOKEN_RESULTS:
+    OAUTH_TOKENS.labels(_result)
+for _result in ("active", "inactive"):
+    INTROSPECTIONS.labels(_result)
 
 blp = Blueprint("metrics", __name__)
 

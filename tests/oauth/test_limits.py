@@ -1,0 +1,59 @@
+"""POST /oauth/token's rate limits (api/web/limits.py): per client address
+and per client id, 429 with Retry-After in RFC 6749 §5.2's shape; counted in
+memory and in Redis. Counts in Redis outlive a test: every test uses
+addresses and clients of its own."""
+
+import pytest
+
+from api import create_app
+from config import ConfigError
+from tests.helpers import Fresh
+from tests.oauth.support import Credentials, assert_oauth_error, basic, create_client
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limited_app(request, make_app):
+    settings = request.getfixturevalue("redis_settings") if request.param == "redis" else {}
+    return make_app(RATELIMIT_ENABLED=True, RATELIMIT_OAUTH_TOKEN="2 per minute", **settings)
+
+
+def ask(client, credentials, address, post=False):
+    form = {"grant_type": "client_credentials"}
+    headers = {}
+    if post:
+        form.update(client_id=credentials.client_id, client_secret=credentials.secret)
+    else:
+        headers = basic(*credentials)
+    return client.post(
+        "/oauth/token", data=form, headers=headers, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def test_per_client_id_across_addresses(limited_app):
+    fresh, client = Fresh(), limited_app.test_client()
+    service = create_client(limited_app)
+    assert ask(client, service, fresh.addr(1)).status_code == 200
+    assert ask(client, service, fresh.addr(2), post=True).status_code == 200  # either way in
+    limited = ask(client, service, fresh.addr(3))
+    assert_oauth_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) > 0
+    # Another client is not held back.
+    assert ask(client, create_client(limited_app, name="other"), fresh.addr(4)).status_code == 200
+
+
+def test_per_address_across_clients(limited_app):
+    fresh, client = Fresh(), limited_app.test_client()
+    wrong = [
+        Credentials(create_client(limited_app, name=f"c{i}").client_id, "wrong") for i in range(3)
+    ]
+    for credentials in wrong[:2]:
+        assert_oauth_error(ask(client, credentials, fresh.addr()), 401, "invalid_client")
+    assert_oauth_error(ask(client, wrong[2], fresh.addr()), 429, "rate_limited")
+    # Failed attempts count for the client too: guessing costs its budget.
+    assert ask(client, wrong[0], fresh.addr(2)).status_code == 401
+    assert_oauth_error(ask(client, wrong[0], fresh.addr(3)), 429, "rate_limited")
+
+
+def test_a_limit_that_does_not_parse_stops_the_start():
+    with pytest.raises(ConfigError, match="RATELIMIT_OAUTH_TOKEN"):
+        create_app({"APP_CONFIG": "testing", "RATELIMIT_OAUTH_TOKEN": "thirty a minute"})
