@@ -13,7 +13,8 @@ The other service needs PyJWT (and cryptography), the API's base URL, and the
 issuer and audience it expects; no secret. PyJWKClient fetches the JWK Set,
 caches it, and fetches it again when a token names a kid it has not seen (a
 rotated key). Revocation is not visible from here: a logged-out session's
-access token stays valid for such a verifier until it expires (60 s).
+access token stays valid for such a verifier until it expires (60 s);
+resource_server.py, beside it, also asks POST /oauth/introspect, which sees it.
 """
 
 import argparse

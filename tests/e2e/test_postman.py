@@ -1,6 +1,7 @@
 """The Postman collection, run by newman against the real server under gunicorn,
 its mails caught by maildev (the SMTP sink the collection reads them from); its
-folder "Second factor (TOTP)" computes TOTP codes in its pre-request script."""
+folder "Second factor (TOTP)" computes TOTP codes in its pre-request script;
+its folder "Machine access" uses a client made with `flask clients create`."""
 
 import json
 import os
@@ -12,13 +13,14 @@ import pytest
 import requests
 
 from deploy.processes import ROOT, Gunicorn, Process, free_port, server_env, wait_for_port
+from tests.e2e.test_resource_server import create_client
 
 NODE_BIN = ROOT / "node_modules" / ".bin"
 NEWMAN = NODE_BIN / "newman"
 MAILDEV = NODE_BIN / "maildev"
 # The collection's requests (the polls of the mailbox that two of them make
 # while they wait for a mail are newman requests too, but not the collection's).
-COLLECTION_REQUESTS = 53
+COLLECTION_REQUESTS = 71
 
 
 def node_tools_installed():
@@ -68,6 +70,7 @@ def server(tmp_path_factory, maildev):
 
 def test_collection_runs_green_with_newman(server, maildev, tmp_path):
     report = tmp_path / "newman.json"
+    client_id, client_secret = create_client(server, "postman", scopes="notes:read")
     result = subprocess.run(
         [
             shutil.which("node") or "node",
@@ -80,6 +83,10 @@ def test_collection_runs_green_with_newman(server, maildev, tmp_path):
             f"baseUrl={server.url}",
             "--env-var",
             f"mailUrl={maildev.web_url}",
+            "--env-var",
+            f"clientId={client_id}",
+            "--env-var",
+            f"clientSecret={client_secret}",
             "--reporters",
             "cli,json",
             "--reporter-json-export",
