@@ -76,6 +76,16 @@ REACHES = (
         test="tests/routes/test_tokens.py::test_a_token_does_what_its_scopes_name",
     ),
     Reach(
+        library="Authlib",
+        checked="1.9.10",
+        where="api.oauth.server:BodyPayload.data",
+        reaches="FlaskOAuth2Payload._request (the Flask request it wraps)",
+        why="Authlib reads OAuth parameters from the query string and the body together; "
+        "RFC 6749 §3.2 wants the token endpoint's in the body only (a secret in a query "
+        "string lands in access logs).",
+        test="tests/oauth/test_token.py::test_parameters_in_the_query_string_are_not_read",
+    ),
+    Reach(
         library="webargs",
         checked="8.7.1",
         where="api.web.json_bodies:JSONOnlyParser._raw_load_json",

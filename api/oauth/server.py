@@ -33,6 +33,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import jsonify
 from flask import request as flask_request
 
 from api.oauth import clients, introspection, tokens
@@ -195,7 +196,12 @@ class AuthorizationServer(FlaskAuthorizationServer):
 
     def handle_response(self, status_code, payload, headers):
         if status_code < 400:
-            return super().handle_response(status_code, payload, headers)
+            # Flask's JSON, as every other answer of this API (a final newline
+            # for curl); Authlib's headers (Cache-Control: no-store) kept.
+            response = jsonify(payload)
+            response.status_code = status_code
+            response.headers.update(headers)
+            return response
         error = payload.get("error") or "invalid_request"
         message = payload.get("error_description") or MESSAGES.get(
             error, MESSAGES["invalid_request"]

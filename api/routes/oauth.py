@@ -29,7 +29,12 @@ from api.web.metrics import INTROSPECTIONS, OAUTH_TOKEN_RESULTS, OAUTH_TOKENS
 
 
 def form_body(schema):
-    return {"requestBody": {"required": True, "content": {FORM: {"schema": schema}}}}
+    """A form body, from a client: HTTP Basic, or its id and secret in the form
+    (which no OpenAPI security scheme can say)."""
+    return {
+        "requestBody": {"required": True, "content": {FORM: {"schema": schema}}},
+        "security": [{"clientBasicAuth": []}, {}],
+    }
 
 
 def oauth_errors(view):

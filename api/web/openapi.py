@@ -33,6 +33,12 @@ SECURITY_SCHEMES = {
         "description": "A personal access token (POST /api/me/tokens), on the routes "
         "whose scope it holds.",
     },
+    "clientBasicAuth": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "A client's id and secret (flask clients create), at /oauth/token "
+        "and /oauth/introspect; or client_id and client_secret in the form body.",
+    },
 }
 # The document's info.description: which of the schemes above to pick, shown
 # at the top of /api/docs (Markdown). The demo page at `/` links back here.
@@ -53,6 +59,9 @@ DESCRIPTION = """\
 - **`personalAccessToken`**: scripts and CI jobs. `POST /api/me/tokens` makes one
   (`pat_…`) with the scopes it needs; it works only on the operations whose
   `x-required-scopes` it holds (`GET /api/me`, the notes).
+- **`clientBasicAuth`**: other services, at `/oauth/token` and `/oauth/introspect`:
+  the client's id and secret (`flask clients create`) as HTTP Basic, or as
+  `client_id` and `client_secret` in the form body.
 """
 
 # CSRF applies to cookie-authenticated unsafe methods only.

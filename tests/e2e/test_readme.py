@@ -15,7 +15,8 @@ RESET_LINK = re.compile(r"(https?://\S*?)reset-password\?token=([A-Za-z0-9_-]+)"
 
 
 def walkthrough():
-    """The sh blocks under "## Try it with curl": the tour, then the reset."""
+    """The sh blocks under "## Try it with curl": the tour, the reset, then
+    machine access (a client of the command line's, introspection)."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Try it with curl", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```sh\n(.*?)```", section, re.S)
@@ -46,7 +47,7 @@ def run(script, cwd, **env):
 
 
 def test_the_curl_walkthrough_works_and_leaves_no_file_behind(server, tmp_path):
-    tour, reset = (block.replace("localhost:8000", server.url) for block in walkthrough())
+    tour, reset, machine = (block.replace("localhost:8000", server.url) for block in walkthrough())
     checkout = tmp_path / "checkout"  # where a reader runs it
     checkout.mkdir()
     bodies = run(tour, checkout)
@@ -68,3 +69,40 @@ def test_the_curl_walkthrough_works_and_leaves_no_file_behind(server, tmp_path):
     login = run(finish, checkout, TOKEN=token)
     assert len(login) == 1, login  # the reset's 204 has no body
     assert "access_token" in login[0]  # logged in with the new password
+
+    # Machine access: the reader runs the command line, pastes the two values
+    # it printed, then asks for a client token and introspects bob's.
+    command, said, pasted, calls = re.split(
+        r"^((?:#.*\n)+)(CLIENT_ID=.*)$", machine, maxsplit=1, flags=re.M
+    )
+    client_id, secret = create_client(command, server, said)
+    field = re.search(r"^field\(\).*$", tour, re.M).group(0)  # defined by the tour
+    token, active, inactive = run(
+        f"{field}\n{calls}", checkout, CLIENT_ID=client_id, CLIENT_SECRET=secret
+    )
+    assert token["token_type"] == "Bearer" and token["scope"] == "notes:read"
+    assert token["expires_in"] == 300 and "refresh_token" not in token
+    assert active["active"] is True and active["username"] == "bob"
+    assert active["scope"] == "profile:read notes:read notes:write"
+    assert inactive == {"active": False}  # logged out a moment before: inactive at once
+    assert '# {"active": false}\n' in calls
+    assert list(checkout.iterdir()) == []
+
+
+def create_client(command, server, said):
+    """The README's `flask clients create` against the server's database, as
+    an operator runs it: the id and secret it prints, in the shape the README says."""
+    flask = command.strip().replace(".venv/bin/flask", str(ROOT / ".venv/bin/flask"))
+    result = subprocess.run(
+        ["bash", "-eu", "-c", flask],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = dict(re.findall(r"^(client_id|client_secret):\s+(\S+)$", result.stdout, re.M))
+    assert printed["client_id"].startswith("cid_") and printed["client_secret"].startswith("csec_")
+    assert "# client_id:     cid_…\n# client_secret: csec_…" in said
+    return printed["client_id"], printed["client_secret"]
