@@ -58,6 +58,13 @@ def no_line_break(value):
         raise ValidationError("Must not contain a line break.")
 
 
+def printable_name(value):
+    """A name for the user's own list: something to read, on one line, with no
+    control or direction-changing character (U+202E would show it backwards)."""
+    if not value.strip() or not value.isprintable():
+        raise ValidationError("Give a name of printable characters on one line.")
+
+
 # RFC 5322's dot-atom, ASCII: no quoted local part ("bob"@ is bob@ to a mail
 # server, and would let two accounts share one mailbox), no control character.
 DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
@@ -300,7 +307,7 @@ class PasskeySchema(Schema):
 class PasskeyCreateSchema(Schema):
     name = Text(
         required=True,
-        validate=validate.Length(min=1, max=64),
+        validate=[validate.Length(min=1, max=64), printable_name],
         metadata={"description": "For the user's own list, such as 'Phone'"},
     )
     credential = fields.Dict(
@@ -403,14 +410,14 @@ class NewPersonalTokenSchema(PersonalTokenSchema):
 class PersonalTokenCreateSchema(Schema):
     name = Text(
         required=True,
-        validate=validate.Length(min=1, max=64),
+        validate=[validate.Length(min=1, max=64), printable_name],
         metadata={"description": "For the user's own list, such as 'CI job'"},
     )
     scopes = fields.List(
         Text(validate=validate.OneOf(SCOPE_NAMES)),
         required=True,
-        validate=[validate.Length(min=1), unique_items],
-        metadata={"description": "What the token may do: one or more scopes"},
+        validate=[validate.Length(min=1, max=len(SCOPE_NAMES)), unique_items],
+        metadata={"description": "What the token may do: one or more scopes", "uniqueItems": True},
     )
     expires_in_days = fields.Integer(
         strict=True,

@@ -23,8 +23,13 @@ from functools import wraps
 
 from flask import abort as abort_with
 from flask import current_app, g, request
-from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
-from flask_jwt_extended.exceptions import CSRFError, InvalidHeaderError, NoAuthorizationError
+from flask_jwt_extended import get_current_user, get_jwt, get_jwt_header, verify_jwt_in_request
+from flask_jwt_extended.exceptions import (
+    CSRFError,
+    FreshTokenRequired,
+    InvalidHeaderError,
+    NoAuthorizationError,
+)
 from flask_smorest import abort
 from sqlalchemy import bindparam, select
 
@@ -62,6 +67,9 @@ def token_required(refresh=False, fresh=False, mfa=False, scope=None):
     document lists the scope on the operation (api/web/openapi.py)."""
     if scope is not None and scope not in scopes.SCOPES:
         raise ValueError(f"unknown scope {scope!r}: add it to api/auth/scopes.py's SCOPES")
+    if scope is not None and (refresh or fresh or mfa):
+        # A personal access token proves no login: it would pass over them.
+        raise ValueError("a route that needs a login (refresh, fresh, mfa) names no scope")
 
     def decorator(view):
         @wraps(view)
@@ -71,7 +79,9 @@ def token_required(refresh=False, fresh=False, mfa=False, scope=None):
             if bearer is not None and personal_tokens.looks_like_one(bearer):
                 _accept_personal_token(bearer, scope)
             else:
-                verify_jwt_in_request(refresh=refresh, fresh=fresh, locations=locations)
+                verify_jwt_in_request(refresh=refresh, locations=locations)
+                if fresh:
+                    require_fresh()
                 if mfa:
                     require_mfa()
             return current_app.ensure_sync(view)(*args, **kwargs)
@@ -117,6 +127,16 @@ def refuse_scope(scope):
     abort_with(
         error_response(403, "insufficient_scope", message, headers={"WWW-Authenticate": challenge})
     )
+
+
+def require_fresh():
+    """401 fresh_token_required unless the token is straight from a login.
+    Checked here, after the token's session and user were looked up, not by
+    flask-jwt-extended before them: a client's token, which has no user, is
+    then refused as such (403), not sent to log in again."""
+    claims = get_jwt()
+    if claims.get("fresh") is not True:
+        raise FreshTokenRequired("a fresh token is required", get_jwt_header(), claims)
 
 
 def require_mfa():

@@ -26,9 +26,10 @@ from flask_smorest import abort
 from sqlalchemy import JSON, DateTime, ForeignKey, String, bindparam, delete, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.accounts import events
+from api.accounts import events, users
 from api.accounts.users import User
 from api.auth import token_user
+from api.auth.scopes import ALL as ALL_SCOPES
 from api.clock import as_utc, utcnow
 from api.database import after_commit, read_row
 from api.extensions import db
@@ -161,26 +162,31 @@ def touch(found):
 def create(user_id, name, scopes, days, session_id):
     """A new token of the user's; returns (row, text). The text is shown
     this once: only its hash is kept."""
-    count = db.session.scalar(select(func.count()).where(PersonalAccessToken.user_id == user_id))
-    if count >= MAX_PER_USER:
-        abort(
-            409,
-            error="too_many_tokens",
-            message=f"You have {MAX_PER_USER} tokens; delete one you no longer use first.",
-        )
+    # Concurrent creations count one at a time: the account's row is locked
+    # on PostgreSQL, and on SQLite the insert, made before the count, waits
+    # for the other writer.
+    users.lock(user_id)
     text, now = new_text(), utcnow()
     token = PersonalAccessToken(
         user_id=user_id,
         name=name,
         token_hash=_hash(text),
-        scopes=list(scopes),
+        scopes=[scope for scope in ALL_SCOPES if scope in scopes],
         created_at=now,
         expires_at=now + timedelta(days=days),
     )
     db.session.add(token)
     db.session.flush()
+    count = db.session.scalar(select(func.count()).where(PersonalAccessToken.user_id == user_id))
+    if count > MAX_PER_USER:
+        db.session.rollback()
+        abort(
+            409,
+            error="too_many_tokens",
+            message=f"You have {MAX_PER_USER} tokens; delete one you no longer use first.",
+        )
     events.record(
-        "token_created", user_id, session_id, token_id=token.id, name=name, scopes=list(scopes)
+        "token_created", user_id, session_id, token_id=token.id, name=name, scopes=token.scopes
     )
     db.session.commit()
     PERSONAL_TOKENS.labels("created").inc()

@@ -56,14 +56,13 @@ def update_user(data, user_id):
     check_admins_remain(user, data)
     lost_roles = "roles" in data and not set(user.roles) <= set(data["roles"])
     disabling = data.get("disabled") is True and not user.disabled
-    record_changes(user, data)
+    # As a password reset does: whoever is shut out keeps no way back in.
+    tokens_revoked = personal_tokens.remove_all(user.id) if disabling else 0
+    record_changes(user, data, tokens_revoked)
     for field, value in data.items():
         setattr(user, field, sorted(set(value)) if field == "roles" else value)
     if lost_roles or disabling:
         sessions.revoke_all(user.id, reason="admin")
-    if disabling:
-        # As a password reset does: whoever is shut out keeps no way back in.
-        personal_tokens.remove_all(user.id)
     # One commit: the change, its events and the end of the user's sessions and tokens.
     db.session.commit()
     return user
@@ -94,15 +93,18 @@ def reset_factors(user_id):
     db.session.commit()
 
 
-def record_changes(user, data):
-    """The target user's events, naming the administrator who acted."""
+def record_changes(user, data, tokens_revoked):
+    """The target user's events, naming the administrator who acted (and,
+    for a disabled account, how many personal access tokens it lost)."""
     admin, sid = get_current_user().id, get_jwt()["sid"]
     roles = sorted(set(data.get("roles", user.roles)))
     if roles != sorted(user.roles):
         events.record("roles_changed", user.id, sid, by=admin, old=sorted(user.roles), new=roles)
     if data.get("disabled", user.disabled) != user.disabled:
-        kind = "user_disabled" if data["disabled"] else "user_enabled"
-        events.record(kind, user.id, sid, by=admin)
+        if data["disabled"]:
+            events.record("user_disabled", user.id, sid, by=admin, tokens_revoked=tokens_revoked)
+        else:
+            events.record("user_enabled", user.id, sid, by=admin)
 
 
 @groups.admin.get("/api/admin/events")

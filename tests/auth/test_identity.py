@@ -216,3 +216,10 @@ def test_a_look_up_serves_only_the_token_it_was_made_for(app, auth, client):
 def test_a_route_cannot_name_a_scope_nobody_defined():
     with pytest.raises(ValueError, match="reports:read"):
         token_required(scope="reports:read")
+
+
+@pytest.mark.parametrize("login", [{"fresh": True}, {"mfa": True}, {"refresh": True}])
+def test_a_route_that_needs_a_login_names_no_scope(login):
+    # A personal access token proves no login: it would pass over the demand.
+    with pytest.raises(ValueError, match="names no scope"):
+        token_required(scope="notes:write", **login)

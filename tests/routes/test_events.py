@@ -141,7 +141,7 @@ def test_admin_changes_are_recorded_on_the_users_account(auth, client, admin):
     recorded = admin_events(client, admin, user_id=bob_id)
     assert [(e["type"], e["details"]) for e in recorded] == [
         ("user_enabled", {"by": root_id}),
-        ("user_disabled", {"by": root_id}),
+        ("user_disabled", {"by": root_id, "tokens_revoked": 0}),
         ("roles_changed", {"by": root_id, "old": ["user"], "new": ["admin", "user"]}),
     ]
     assert {e["user_id"] for e in recorded} == {bob_id}

@@ -5,6 +5,7 @@ stops working; on SQLite and on PostgreSQL with Redis."""
 
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -107,6 +108,10 @@ def test_the_list_is_the_caller_s_own_newest_first(client, pair):
         {"name": "ci"},
         {"name": "", "scopes": ["notes:read"]},
         {"name": "x" * 65, "scopes": ["notes:read"]},
+        {"name": " ", "scopes": ["notes:read"]},
+        {"name": "ci\njob", "scopes": ["notes:read"]},
+        {"name": "\u202egol", "scopes": ["notes:read"]},
+        {"name": "a\tb", "scopes": ["notes:read"]},
         {"name": "ci", "scopes": []},
         {"name": "ci", "scopes": ["notes:admin"]},
         {"name": "ci", "scopes": ["notes:read", "notes:read"]},
@@ -147,6 +152,27 @@ def test_with_a_passkey_a_password_alone_makes_none(client, pair):
     password_only = AuthActions(client).login()
     assert_error(make(client, password_only["access_token"]), 403, "forbidden")
     assert make(client, two_factor_pair(client, key)["access_token"]).status_code == 201
+
+
+def test_scopes_are_kept_in_one_order(client, pair):
+    body = made(client, pair["access_token"], ["notes:write", "profile:read", "notes:read"])
+    assert body["scopes"] == ALL_SCOPES
+    assert (
+        events_of(client, pair["access_token"], type="token_created")[0]["details"]["scopes"]
+        == ALL_SCOPES
+    )
+
+
+def test_concurrent_creations_keep_to_the_limit(monkeypatch, store_app, pair):
+    monkeypatch.setattr(personal_tokens, "MAX_PER_USER", 3)
+
+    def create(name):
+        return make(store_app.test_client(), pair["access_token"], name=name).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(create, [f"t{i}" for i in range(8)]))
+    assert sorted(statuses) == [201] * 3 + [409] * 5
+    assert len(stored(store_app)) == 3
 
 
 def test_a_user_has_at_most_so_many(monkeypatch, client, pair):
@@ -328,6 +354,11 @@ def test_a_client_s_token_has_no_user_here(store_app, client, pair):
     for path in ("/api/me", "/api/notes", "/api/auth/token"):
         response = client.get(path, headers=bearer(client_token))
         assert_error(response, 403, "forbidden")
+    # Routes that want a fresh login say the same: it has no user, whatever login it shows.
+    assert_error(make(client, client_token), 403, "forbidden")
+    password = {"current_password": "x" * 8, "new_password": "y" * 8}
+    response = client.put("/api/me/password", json=password, headers=bearer(client_token))
+    assert_error(response, 403, "forbidden")
 
 
 # When a token stops working
@@ -365,17 +396,19 @@ def test_disabling_the_user_ends_their_tokens_for_good(store_app, client, pair):
     create_admin(store_app)
     root = bearer(AuthActions(client).login("root")["access_token"])
     bob = client.get("/api/me", headers=bearer(pair["access_token"])).json["id"]
-    assert (
-        client.patch(f"/api/admin/users/{bob}", json={"disabled": True}, headers=root).status_code
-        == 200
-    )
+
+    def set_disabled(value):
+        path = f"/api/admin/users/{bob}"
+        assert client.patch(path, json={"disabled": value}, headers=root).status_code == 200
+
+    set_disabled(True)
     assert_error(client.get("/api/notes", headers=bearer(token)), 401, "invalid_token")
-    assert (
-        client.patch(f"/api/admin/users/{bob}", json={"disabled": False}, headers=root).status_code
-        == 200
-    )
+    set_disabled(False)
     assert_error(client.get("/api/notes", headers=bearer(token)), 401, "invalid_token")
     assert stored(store_app) == []
+    query = {"type": "user_disabled"}
+    disabled = client.get("/api/admin/events", query_string=query, headers=root).json
+    assert disabled[0]["details"]["tokens_revoked"] == 1
 
 
 def test_a_disabled_user_s_token_is_refused_even_before_it_is_deleted(store_app, client, pair):
