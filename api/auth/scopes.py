@@ -22,9 +22,9 @@ ALL = tuple(SCOPES)
 
 
 def parse(text):
-    """RFC 6749 §3.3: a space-delimited list, each scope once, in the
-    canonical order; None when one is unknown."""
-    asked = set(text.split())
+    """RFC 6749 §3.3: a list delimited by spaces (U+0020, nothing else), in
+    the canonical order, each once; None when one is unknown."""
+    asked = set(text.split(" ")) - {""}
     if not asked <= set(ALL):
         return None
     return tuple(scope for scope in ALL if scope in asked)

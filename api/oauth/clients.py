@@ -69,7 +69,7 @@ class Client(db.Model, ClientMixin):
         """The scopes a token request asking for `scope` gets (space-separated):
         every one of the client's when it asks for none; None when it asks for
         one the client was not given, or one that does not exist."""
-        if scope is None or not scope.strip():
+        if scope is None or not scope.strip(" "):
             return scopes.joined(self.scopes)
         asked = scopes.parse(scope)
         if asked is None or not set(asked) <= set(self.scopes):

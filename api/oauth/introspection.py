@@ -83,11 +83,11 @@ def _client(claims):
     client = clients.find(claims["client_id"])
     if client is None or claims["sub"] != client.client_id:
         return None
-    # A new secret is for a leaked one: what the old one minted before that
-    # second dies with it (a token of the same second survives: `iat` has
-    # no finer grain).
+    # A new secret is for a leaked one: what the old one minted until then
+    # dies with it, to the second (`iat` has no finer grain, so a token the
+    # new secret got within that very second dies too; it asks again).
     rotated = client.secret_rotated_at
-    if rotated is not None and claims["iat"] < int(as_utc(rotated).timestamp()):
+    if rotated is not None and claims["iat"] <= int(as_utc(rotated).timestamp()):
         return None
     return Active(
         {

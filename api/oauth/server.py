@@ -10,15 +10,18 @@ states that Authlib leaves to its users:
   authentication, and says which of the two it was).
 - Parameters come from the form body only (§3.2: the query string would put
   a secret in logs), each once (§3.1, §3.2: `invalid_request`).
-- Over plain HTTP, only on a loopback address (Authlib's rule, RFC 6749
-  §1.6 and §3.2); behind a TLS proxy, TRUSTED_PROXY_HOPS lets the API see
-  the request was HTTPS. Otherwise `invalid_request`.
+- Over plain HTTP, only from a loopback address (RFC 6749 §1.6 and §3.2):
+  the connection decides (its scheme after TRUSTED_PROXY_HOPS, its peer),
+  as well as Authlib's look at the URL, which a Host header can name
+  `localhost` from anywhere. Behind a TLS proxy, TRUSTED_PROXY_HOPS lets the
+  API see the request was HTTPS. Otherwise `invalid_request`.
 - Every error is the contract's envelope in RFC 6749 §5.2's shape
   (api/web/errors.py adds `error_description` under /oauth/), with a
   message of ours: Authlib's would echo request text back.
 """
 
 import base64
+import ipaddress
 from urllib.parse import unquote
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
@@ -107,6 +110,13 @@ def authenticate_basic(query_client, request):
     return None
 
 
+def _from_loopback():
+    try:
+        return ipaddress.ip_address(flask_request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
 def check_parameters(request):
     if any(len(values) > 1 for values in request.payload.datalist.values()):
         raise InvalidRequestError("A parameter is given more than once.")
@@ -161,6 +171,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if isinstance(request, OAuth2Request):
             return request  # made once per request, below
         try:
+            if not (flask_request.is_secure or _from_loopback()):
+                raise InsecureTransportError()
             return BodyRequest(flask_request)
         except InsecureTransportError as exc:
             raise InvalidRequestError(
@@ -189,6 +201,10 @@ class AuthorizationServer(FlaskAuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         if "Authorization" in request.headers and "client_secret" in request.form:
             raise InvalidRequestError("Authenticate one way only: HTTP Basic or the body.")
+        basic = basic_credentials(request.headers.get("Authorization"))
+        named = request.form.get("client_id")
+        if basic is not None and named is not None and named != basic[0]:
+            raise InvalidRequestError("The body's client_id is not the one HTTP Basic names.")
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as exc:

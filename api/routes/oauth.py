@@ -12,7 +12,7 @@ secret) or with `client_id` and `client_secret` in the body (RFC 6749
 from flask import current_app, request, url_for
 
 from api.auth import scopes
-from api.oauth.clients import AUTH_METHODS, GRANT_TYPE
+from api.oauth.clients import AUTH_METHODS, GRANT_TYPE, ID_PATTERN
 from api.oauth.server import authorization, basic_credentials
 from api.routes import groups
 from api.schemas import (
@@ -55,7 +55,9 @@ def presented_client_id():
     """The client id the request names, for its rate limit: HTTP Basic's, else the body's."""
     credentials = basic_credentials(request.headers.get("Authorization"))
     client_id = credentials[0] if credentials else request.form.get("client_id")
-    return client_id if isinstance(client_id, str) else None
+    # Only what could be an id names a budget: no NUL or megabyte reaches its key.
+    well_formed = isinstance(client_id, str) and ID_PATTERN.fullmatch(client_id)
+    return client_id if well_formed else None
 
 
 @groups.oauth.post("/oauth/token")
@@ -79,6 +81,7 @@ def token():
 @groups.oauth.doc(**form_body(IntrospectionRequestSchema))
 @groups.oauth.response(200, IntrospectionSchema)
 @oauth_errors
+@limits.failed_client_per_address
 def introspect():
     """Whether a token is live now (RFC 7662).
 
@@ -92,17 +95,27 @@ def introspect():
     return response
 
 
+def public_url(issuer, endpoint):
+    """An endpoint's address under the issuer when that is the API's https
+    URL, as RFC 8414 has it (the Host header, which any client writes, names
+    nothing then); else, as in development, under the address asked."""
+    if issuer.startswith("https://"):
+        return issuer.rstrip("/") + url_for(endpoint)
+    return url_for(endpoint, _external=True)
+
+
 @groups.oauth.get("/.well-known/oauth-authorization-server")
 @groups.oauth.response(200, AuthorizationServerMetadataSchema)
 def metadata():
     """This server's OAuth metadata (RFC 8414)."""
     methods = list(AUTH_METHODS)
+    issuer = current_app.config["JWT_ISSUER"]
     return {
         # RFC 8414 §2 wants an https URL: set JWT_ISSUER to the API's public URL.
-        "issuer": current_app.config["JWT_ISSUER"],
-        "token_endpoint": url_for("oauth.token", _external=True),
-        "jwks_uri": url_for("jwks.jwks", _external=True),
-        "introspection_endpoint": url_for("oauth.introspect", _external=True),
+        "issuer": issuer,
+        "token_endpoint": public_url(issuer, "oauth.token"),
+        "jwks_uri": public_url(issuer, "jwks.jwks"),
+        "introspection_endpoint": public_url(issuer, "oauth.introspect"),
         "grant_types_supported": [GRANT_TYPE],
         "token_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_methods_supported": methods,

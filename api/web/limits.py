@@ -99,19 +99,34 @@ def mail_sending(address_of):
 
 
 def token_endpoint(client_id_of):
-    """POST /oauth/token: one budget per client address and one per client id
-    presented (`client_id_of()`, from HTTP Basic or the body, whether it
-    exists or not: the budget is spent before the secret is checked), so
-    neither a busy address nor a leaked id churns out tokens without end."""
+    """POST /oauth/token: one budget per client address, and one per client
+    (`client_id_of()`: a well-formed id from HTTP Basic or the body), so
+    neither a busy address nor a leaked secret churns out tokens without end.
+    A failed authentication spends the address's budget only: a client's id
+    is no secret (it is in its tokens), and wrong guesses sent from many
+    addresses must not shut the client out; its 256-bit secret needs no
+    budget to stay unguessed."""
     per_client = limiter.shared_limit(
         oauth_token_limit,
         scope="oauth-token-client",
-        key_func=lambda: "client:" + (client_id_of() or "")[:64],
+        key_func=lambda: "client:" + (client_id_of() or ""),
+        deduct_when=lambda response: response.status_code != 401,
     )
-    per_address = limiter.shared_limit(
-        oauth_token_limit, scope="oauth-token", key_func=client_address
-    )
-    return lambda view: per_address(per_client(view))
+    return lambda view: oauth_per_address(per_client(view))
+
+
+# Both OAuth endpoints: every request to /oauth/token, and each failed client
+# authentication at /oauth/introspect (resource servers ask on every request
+# they serve; only a wrong secret is spent).
+oauth_per_address = limiter.shared_limit(
+    oauth_token_limit, scope="oauth-token", key_func=client_address
+)
+failed_client_per_address = limiter.shared_limit(
+    oauth_token_limit,
+    scope="oauth-failed-client",
+    key_func=client_address,
+    deduct_when=lambda response: response.status_code == 401,
+)
 
 
 def body_email():

@@ -67,6 +67,9 @@ def configure_logging(level):
     root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME]
     root.addHandler(json_handler())
     root.setLevel(level)
+    # Authlib logs each token it issues at DEBUG: never below INFO.
+    authlib = logging.getLogger("authlib")
+    authlib.setLevel(max(root.level, logging.INFO))
 
 
 def request_id():

@@ -6,14 +6,12 @@ authenticator (Chrome DevTools Protocol).
 `pytest -s` prints the access token's claims after each kind of login."""
 
 import json
-import os
 import time
 
 import pyotp
 import pytest
 
-from deploy.processes import Gunicorn, free_port, server_env
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, wait_until_true
+from tests.e2e.test_browser import wait_until_true
 
 PASSWORD = "correct horse battery"
 SIGNED_IN = "Token Generated successfully!!"
@@ -27,36 +25,13 @@ LOG_IN_TO_CREATE_A_TOKEN = "Log in again to create a token."
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is not installed (make test installs it)")
-        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
-    root = tmp_path_factory.mktemp("browser-mfa")
-    port = free_port()
-    # WebAuthn wants a secure page and a domain for the RP id: http://localhost
-    # is both, http://127.0.0.1 neither (the server still listens on 127.0.0.1).
-    env = server_env(
-        root,
-        PORT=str(port),
-        APP_URL=f"http://localhost:{port}/",
-        JWT_COOKIE_SECURE="false",
-        RATELIMIT_ENABLED="false",
-    )
-    api = Gunicorn(env, root / "gunicorn.log").start()
-    api.url = f"http://localhost:{port}"
-    yield api
-    api.stop()
+def server(localhost_api):
+    return localhost_api
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def browser(chromium):
+    return chromium
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ page, shown once, used from plain HTTP as a script would (curl's view), and
 deleted on the page; and the new login the page asks for when the API wants
 a fresher one."""
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from deploy.processes import Gunicorn, free_port, server_env
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, wait_until_true
+from tests.e2e.test_browser import wait_until_true
 from tests.e2e.test_browser_mfa import (
     PASSWORD,
     SIGNED_IN,
@@ -38,36 +36,13 @@ def created(name):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is not installed (make test installs it)")
-        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
-    root = tmp_path_factory.mktemp("browser-tokens")
-    port = free_port()
-    # localhost, as test_browser_mfa.py has it: passkeys want a domain name,
-    # and the clipboard a secure page.
-    env = server_env(
-        root,
-        PORT=str(port),
-        APP_URL=f"http://localhost:{port}/",
-        JWT_COOKIE_SECURE="false",
-        RATELIMIT_ENABLED="false",
-    )
-    api = Gunicorn(env, root / "gunicorn.log").start()
-    api.url = f"http://localhost:{port}"
-    yield api
-    api.stop()
+def server(localhost_api):
+    return localhost_api
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def browser(chromium):
+    return chromium
 
 
 @pytest.fixture

@@ -107,15 +107,20 @@ def test_a_client_token_expires(client, service):
 
 
 def test_a_new_secret_ends_the_tokens_of_the_old_one(client, store_app, service):
-    with time_machine.travel(utcnow() - timedelta(seconds=5)):
+    now = utcnow().replace(microsecond=500_000)
+    with time_machine.travel(now - timedelta(seconds=5), tick=False):
         before = issued(client, service)
-    result = store_app.test_cli_runner().invoke(
-        args=["clients", "rotate-secret", service.client_id]
-    )
+    with time_machine.travel(now, tick=False):
+        same_second = issued(client, service)  # a thief's, just before the rotation
+        result = store_app.test_cli_runner().invoke(
+            args=["clients", "rotate-secret", service.client_id]
+        )
     assert result.exit_code == 0, result.output
     renewed = Credentials(service.client_id, result.output.split("client_secret:")[1].split()[0])
-    assert answer(client, renewed, before) == INACTIVE
-    assert answer(client, renewed, issued(client, renewed))["active"] is True
+    with time_machine.travel(now + timedelta(seconds=1), tick=False):
+        assert answer(client, renewed, before) == INACTIVE
+        assert answer(client, renewed, same_second) == INACTIVE
+        assert answer(client, renewed, issued(client, renewed))["active"] is True
 
 
 def test_a_token_signed_with_another_key_is_inactive(client, service, pair):

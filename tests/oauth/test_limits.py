@@ -24,8 +24,13 @@ def ask(client, credentials, address, post=False):
         form.update(client_id=credentials.client_id, client_secret=credentials.secret)
     else:
         headers = basic(*credentials)
+    # Over HTTPS: these addresses are not loopback ones.
     return client.post(
-        "/oauth/token", data=form, headers=headers, environ_base={"REMOTE_ADDR": address}
+        "/oauth/token",
+        data=form,
+        headers=headers,
+        base_url="https://localhost",
+        environ_base={"REMOTE_ADDR": address},
     )
 
 
@@ -49,9 +54,39 @@ def test_per_address_across_clients(limited_app):
     for credentials in wrong[:2]:
         assert_oauth_error(ask(client, credentials, fresh.addr()), 401, "invalid_client")
     assert_oauth_error(ask(client, wrong[2], fresh.addr()), 429, "rate_limited")
-    # Failed attempts count for the client too: guessing costs its budget.
-    assert ask(client, wrong[0], fresh.addr(2)).status_code == 401
-    assert_oauth_error(ask(client, wrong[0], fresh.addr(3)), 429, "rate_limited")
+
+
+def test_wrong_secrets_from_many_addresses_do_not_shut_a_client_out(limited_app):
+    # A client's id is in every token it gets: anyone may know it.
+    fresh, client = Fresh(), limited_app.test_client()
+    service = create_client(limited_app)
+    guess = Credentials(service.client_id, "wrong")
+    for host in range(1, 6):
+        assert_oauth_error(ask(client, guess, fresh.addr(host)), 401, "invalid_client")
+    assert ask(client, service, fresh.addr(9)).status_code == 200
+
+
+def test_failed_client_authentications_at_introspection_are_limited_per_address(limited_app):
+    fresh, client = Fresh(), limited_app.test_client()
+    service = create_client(limited_app)
+    guess = Credentials(service.client_id, "wrong")
+
+    def introspect(credentials, host):
+        return client.post(
+            "/oauth/introspect",
+            data={"token": "x"},
+            headers=basic(*credentials),
+            base_url="https://localhost",
+            environ_base={"REMOTE_ADDR": fresh.addr(host)},
+        )
+
+    for _ in range(5):  # a resource server's own calls are not counted
+        assert introspect(service, 1).json == {"active": False}
+    for _ in range(2):
+        assert_oauth_error(introspect(guess, 2), 401, "invalid_client")
+    assert_oauth_error(introspect(guess, 2), 429, "rate_limited")
+    assert_oauth_error(introspect(service, 2), 429, "rate_limited")  # the address, whoever
+    assert introspect(service, 1).json == {"active": False}
 
 
 def test_a_limit_that_does_not_parse_stops_the_start():
