@@ -48,6 +48,9 @@ MAX_PER_USER = 100
 
 class PersonalAccessToken(db.Model):
     __tablename__ = "personal_access_tokens"
+    # Ids are never handed out again (SQLite would reuse a deleted highest
+    # one): the security events name tokens by id.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

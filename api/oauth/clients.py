@@ -104,10 +104,13 @@ def check_name(name):
 def create(name, client_scopes):
     """A new client; (client, secret). The secret is for the caller to show
     once: only its hash is kept. `client_scopes`: a tuple from scopes.parse."""
+    if db.session.scalar(select(Client).where(Client.name == check_name(name))) is not None:
+        # `flask clients list` shows names: two alike would be told apart by id alone.
+        raise ValueError(f"a client named {name!r} exists already")
     secret = SECRET_PREFIX + _random(SECRET_RANDOM_LENGTH)
     client = Client(
         client_id=ID_PREFIX + _random(ID_RANDOM_LENGTH),
-        name=check_name(name),
+        name=name,
         secret_hash=_hash(secret),
         scopes=list(client_scopes),
         created_at=utcnow(),

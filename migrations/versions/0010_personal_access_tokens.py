@@ -30,6 +30,7 @@ def upgrade():
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_personal_access_tokens_user_id", "personal_access_tokens", ["user_id"])
     op.create_index(

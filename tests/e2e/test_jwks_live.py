@@ -127,3 +127,41 @@ def test_the_verifier_says_which_python_runs_it():
     )
     assert result.returncode == 1
     assert ".venv/bin/python" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_verifier_tells_a_client_s_token_from_a_user_s(es256_server):
+    made = subprocess.run(
+        [BIN / "flask", "--app", "wsgi", "clients", "create", "svc", "--scopes", "notes:read"],
+        env=es256_server.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    client_id, secret = (
+        made.split(f"{label}:")[1].split()[0] for label in ("client_id", "client_secret")
+    )
+    token = requests.post(
+        f"{es256_server.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=10,
+    ).json()["access_token"]
+    refused = run_verifier(es256_server, token)
+    assert refused.returncode != 0
+    assert refused.stderr.strip() == "invalid: a client's token, which speaks for no user"
+    taken = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "verify_with_jwks.py"),
+            es256_server.url,
+            token,
+            "--clients",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert taken.returncode == 0, taken.stderr
+    claims = json.loads(taken.stdout)
+    assert claims["client_id"] == claims["sub"] == client_id and claims["scope"] == "notes:read"

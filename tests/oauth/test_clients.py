@@ -45,8 +45,15 @@ def test_the_secret_is_stored_only_as_its_hash(store_app, service):
 
 
 def test_every_client_has_its_own_id_and_secret(store_app, service):
-    other = create_client(store_app, name="billing")
+    other = create_client(store_app, name="billing-2")
     assert other.client_id != service.client_id and other.secret != service.secret
+
+
+def test_a_name_is_one_client_s(store_app, service):
+    result = run(store_app, "create", "billing", "--scopes", "notes:read")
+    assert result.exit_code != 0
+    assert "a client named 'billing' exists already" in result.output
+    assert len(run(store_app, "list").output.splitlines()) == 1
 
 
 @pytest.mark.parametrize("scopes", ["admin", "notes:read admin", "", "  ", "notes:*"])

@@ -194,6 +194,12 @@ def test_deleting_one_refuses_it_from_the_next_request(client, pair):
     assert_error(client.delete(path, headers=bearer(pair["access_token"])), 404, "not_found")
 
 
+def test_a_deleted_token_s_id_is_never_given_again(client, pair):
+    first = made(client, pair["access_token"])["id"]
+    client.delete(f"/api/me/tokens/{first}", headers=bearer(pair["access_token"]))
+    assert made(client, pair["access_token"])["id"] > first
+
+
 def test_someone_else_s_token_is_not_found(client, pair):
     token = made(client, pair["access_token"])
     other = AuthActions(client).registered_pair("alice")
