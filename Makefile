@@ -19,7 +19,7 @@ test: $(VENV)/.dev node_modules/.installed system-packages lint
 	$(BIN)/pytest -m "not e2e" -n 2 --dist worksteal --cov --cov-report=
 	$(BIN)/pytest -m e2e --cov --cov-append --cov-report=term-missing:skip-covered
 
-# Lint and the unit tier on both cores, in under a minute: no server is started.
+# Lint and the unit tier on both cores, in a few minutes: no server is started.
 check: $(VENV)/.dev lint
 	$(BIN)/pytest -m "not e2e" -n 2 --dist worksteal -q
 

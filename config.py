@@ -116,12 +116,12 @@ class Config:
     # A rotated-out refresh token presented again within this many seconds
     # (tabs and retries racing) is "superseded"; after it, "reused" (theft).
     JWT_REFRESH_GRACE_SECONDS = env_int("JWT_REFRESH_GRACE_SECONDS", "10", low=0, high=3600)
-    # A login session ends this long after the login however it is used, or
-    # when it has not been refreshed for SESSION_IDLE_TIMEOUT (default: the
-    # refresh token's lifetime, when unset); a refresh after either is `session_expired`.
     # Access tokens that POST /oauth/token gives a client (another service):
     # no refresh token, so a client asks again when its token runs out.
     OAUTH_TOKEN_EXPIRES = env_seconds("OAUTH_TOKEN_EXPIRES", "300")
+    # A login session ends this long after the login however it is used, or
+    # when it has not been refreshed for SESSION_IDLE_TIMEOUT (default: the
+    # refresh token's lifetime, when unset); a refresh after either is `session_expired`.
     SESSION_MAX_AGE = env_seconds("SESSION_MAX_AGE", str(30 * 24 * 3600))
     SESSION_IDLE_TIMEOUT = env_seconds_or_none("SESSION_IDLE_TIMEOUT")
     # Security events older than this are forgotten by `flask events prune`.

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from api import cli, database, encryption, routes
+from api import cli, database, encryption, oauth, routes
 from api.accounts import mail_transport, mails, passwords
 from api.auth import cookies, identity, keyring, relying_party, revocation
 from api.extensions import api, jwt
@@ -55,6 +55,7 @@ def register_extensions(app):
     mail_transport.init_app(app)
     mails.init_app(app)
     relying_party.init_app(app)  # from APP_URL, just resolved
+    oauth.init_app(app)
     database.init_app(app)
     passwords.init_app(app)
     revocation.init_app(app)

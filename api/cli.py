@@ -250,9 +250,7 @@ clients_cli = AppGroup(
     "clients", help="Manage OAuth clients: other services that get tokens of their own."
 )
 SHOWN_ONCE = "Keep the secret now: it is stored only as a hash and will not be shown again."
-
-
-TIME = "%Y-%m-%dT%H:%M:%SZ"
+LISTED_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @clients_cli.command("create")
@@ -285,9 +283,9 @@ def list_clients():
     """The clients: id, creation, last new secret, scopes and name (never a secret)."""
     for client in clients.listing():
         rotated = client.secret_rotated_at
-        secret = f"secret rotated {rotated:{TIME}}" if rotated else "secret original"
+        secret = f"secret rotated {rotated:{LISTED_TIME}}" if rotated else "secret original"
         click.echo(
-            f"{client.client_id}  created {client.created_at:{TIME}}  {secret}  "
+            f"{client.client_id}  created {client.created_at:{LISTED_TIME}}  {secret}  "
             f"{scopes.joined(client.scopes)}  {client.name}"
         )
 

@@ -56,7 +56,7 @@ REACHES = (
     Reach(
         library="flask-jwt-extended",
         checked="4.7.4",
-        where="api.auth.identity:token_locations",
+        where="api.auth.identity:token_sources",
         reaches="the Authorization header rewritten in request.environ before verification, "
         "relying on how the library splits the header into scheme and token",
         why="the library falls back to cookies when the scheme is not spelled exactly "
@@ -84,6 +84,16 @@ REACHES = (
         "RFC 6749 §3.2 wants the token endpoint's in the body only (a secret in a query "
         "string lands in access logs).",
         test="tests/oauth/test_token.py::test_parameters_in_the_query_string_are_not_read",
+    ),
+    Reach(
+        library="flask-smorest",
+        checked="0.47.0",
+        where="api.web.openapi:document_scope",
+        reaches="a view's _apidoc['manual_doc'] (what Blueprint.doc() writes), from inside "
+        "token_required",
+        why="a route's scope is declared once, as token_required's argument, and the "
+        "OpenAPI operation must list it; doc() would need a second declaration.",
+        test="tests/web/test_openapi.py::test_each_route_s_scope_is_on_its_operation",
     ),
     Reach(
         library="webargs",

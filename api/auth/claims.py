@@ -13,14 +13,7 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid
 # A client's token (POST /oauth/token, RFC 9068): no user, no session; its
 # `sub` and `client_id` are the client's id. An access token all the same.
 CLIENT_REQUIRED_CLAIMS = (
-    "iss",
-    "aud",
-    "sub",
-    "iat",
-    "nbf",
-    "exp",
-    "jti",
-    "type",
+    *(name for name in REQUIRED_CLAIMS if name != "sid"),
     "client_id",
     "scope",
 )

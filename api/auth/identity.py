@@ -46,7 +46,6 @@ from api.auth import (
 )
 from api.auth.claims import check_token_shape, is_client_token, is_multi_factor
 from api.auth.sessions import LoginSession
-from api.clock import utcnow
 from api.database import read_row
 from api.extensions import jwt
 from api.schemas import MAX_ID
@@ -74,8 +73,7 @@ def token_required(refresh=False, fresh=False, mfa=False, scope=None):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            locations = token_locations(refresh)
-            bearer = g.pop("bearer_token", None)
+            locations, bearer = token_sources(refresh)
             if bearer is not None and personal_tokens.looks_like_one(bearer):
                 _accept_personal_token(bearer, scope)
             else:
@@ -96,10 +94,10 @@ def _accept_personal_token(text, scope):
     live, 403 insufficient_scope unless it holds the route's scope. The view
     then finds its user where flask-jwt-extended puts a login token's
     (api/internals.py lists the reach), and claims that say what it is."""
-    found = personal_tokens.find(text, expired_too=True)
+    found = personal_tokens.find(text)
     if found is None:
         abort_with(token_error("invalid_token", "The token is invalid."))
-    if found.expires_at <= utcnow():
+    if found.expired:
         abort_with(token_error("token_expired", "The personal access token has expired."))
     if scope is None or scope not in found.scopes:
         refuse_scope(scope)
@@ -110,6 +108,8 @@ def _accept_personal_token(text, scope):
         "sub": str(found.user.id),
         "type": "personal",
         "scope": scopes.joined(found.scopes),
+        "sid": None,  # no login session: an event it causes names none
+        "jti": None,
     }
 
 
@@ -216,8 +216,11 @@ def roles_required(*roles, mfa_setting=None):
     return decorator
 
 
-def token_locations(refresh=False):
-    """A request with a bearer header is judged by that header alone, whatever
+def token_sources(refresh=False):
+    """(locations, bearer): where flask-jwt-extended is to look for the token,
+    and the bearer header's token text, if one came.
+
+    A request with a bearer header is judged by that header alone, whatever
     cookies come with it.
 
     flask-jwt-extended falls back to the cookies when the scheme is not spelled
@@ -230,16 +233,14 @@ def token_locations(refresh=False):
     bearer = [words for words in parts if words[0].lower() == "bearer"]
     if not bearer:
         _refuse_non_ascii_csrf(refresh)
-        return None  # the configured order: headers, then cookies
+        return None, None  # the configured order: headers, then cookies
     if len(bearer) > 1:
         raise InvalidHeaderError("more than one bearer token")
     if len(bearer[0]) == 1:
         raise NoAuthorizationError("a bearer scheme without a token")
     bearer[0][0] = "Bearer"
-    if len(bearer[0]) == 2:
-        g.bearer_token = bearer[0][1]
     request.environ["HTTP_AUTHORIZATION"] = ", ".join(" ".join(words) for words in parts)
-    return ["headers"]
+    return ["headers"], (bearer[0][1] if len(bearer[0]) == 2 else None)
 
 
 def _refuse_non_ascii_csrf(refresh):

@@ -15,9 +15,6 @@ alone (CONTRACT.md, "Machine access").
   so does disabling the account.
 """
 
-import hashlib
-import secrets
-import string
 import zlib
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -30,13 +27,13 @@ from api.accounts import events, users
 from api.accounts.users import User
 from api.auth import token_user
 from api.auth.scopes import ALL as ALL_SCOPES
+from api.auth.secret_text import BASE62, random_base62, stored_hash
 from api.clock import as_utc, utcnow
 from api.database import after_commit, read_row
 from api.extensions import db
 from api.web.metrics import PERSONAL_TOKENS
 
 PREFIX = "pat_"
-BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 RANDOM_LENGTH = 30
 CHECKSUM_LENGTH = 6
 LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
@@ -63,7 +60,7 @@ class PersonalAccessToken(db.Model):
 
 
 class Found(NamedTuple):
-    """A live token, as one read found it."""
+    """A token of a live user, as one read found it; perhaps expired."""
 
     token_id: int
     user: token_user.TokenUser
@@ -71,6 +68,10 @@ class Found(NamedTuple):
     created_at: datetime
     expires_at: datetime
     last_used_at: datetime | None
+
+    @property
+    def expired(self):
+        return self.expires_at <= utcnow()
 
 
 def _by_hash():
@@ -102,7 +103,7 @@ def _checksum(text):
 
 
 def new_text():
-    body = PREFIX + "".join(secrets.choice(BASE62) for _ in range(RANDOM_LENGTH))
+    body = PREFIX + random_base62(RANDOM_LENGTH)
     return body + _checksum(body)
 
 
@@ -121,18 +122,15 @@ def looks_like_one(text):
     return text.startswith(PREFIX)
 
 
-def _hash(text):
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def find(text, expired_too=False):
-    """The live token `text` names, or None: malformed, unknown, deleted,
-    expired (unless `expired_too`), or its user gone or disabled."""
+def find(text):
+    """The token `text` names, or None: malformed, unknown, deleted, or its
+    user gone or disabled. Whether it has expired is the caller's to ask
+    (`Found.expired`): a request says so, introspection does not."""
     if not is_well_formed(text):
         return None
-    row = read_row(BY_HASH, {"token_hash": _hash(text)})
+    row = read_row(BY_HASH, {"token_hash": stored_hash(text)})
     user = token_user.from_row(row)
-    if user is None or (as_utc(row.expires_at) <= utcnow() and not expired_too):
+    if user is None:
         return None
     return Found(
         row.token_id,
@@ -173,7 +171,7 @@ def create(user_id, name, scopes, days, session_id):
     token = PersonalAccessToken(
         user_id=user_id,
         name=name,
-        token_hash=_hash(text),
+        token_hash=stored_hash(text),
         scopes=[scope for scope in ALL_SCOPES if scope in scopes],
         created_at=now,
         expires_at=now + timedelta(days=days),

@@ -11,22 +11,20 @@ client credentials). Made, listed, deleted and given new secrets by
   §2.3.1 form-encodes the id and the secret before base64) or in a form body.
 """
 
-import hashlib
 import hmac
 import re
-import secrets
-import string
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from flask import current_app
 from sqlalchemy import JSON, DateTime, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.auth import scopes
+from api.auth.secret_text import random_base62, stored_hash
 from api.clock import utcnow
 from api.extensions import db
 
-BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 ID_PREFIX = "cid_"
 SECRET_PREFIX = "csec_"  # noqa: S105 - a prefix for secret scanners, not a secret
 ID_RANDOM_LENGTH = 22  # 22 × log2(62) ≈ 131 bits
@@ -57,7 +55,7 @@ class Client(db.Model, ClientMixin):
         return self.client_id
 
     def check_client_secret(self, client_secret):
-        return hmac.compare_digest(_hash(client_secret), self.secret_hash)
+        return hmac.compare_digest(stored_hash(client_secret), self.secret_hash)
 
     def check_endpoint_auth_method(self, method, endpoint):
         return method in AUTH_METHODS
@@ -75,15 +73,6 @@ class Client(db.Model, ClientMixin):
         if asked is None or not set(asked) <= set(self.scopes):
             return None
         return scopes.joined(asked)
-
-
-def _hash(secret):
-    # "replace": a secret is ASCII; anything else only has to fail to match.
-    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
-
-
-def _random(length):
-    return "".join(secrets.choice(BASE62) for _ in range(length))
 
 
 def find(client_id):
@@ -107,16 +96,17 @@ def create(name, client_scopes):
     if db.session.scalar(select(Client).where(Client.name == check_name(name))) is not None:
         # `flask clients list` shows names: two alike would be told apart by id alone.
         raise ValueError(f"a client named {name!r} exists already")
-    secret = SECRET_PREFIX + _random(SECRET_RANDOM_LENGTH)
+    secret = SECRET_PREFIX + random_base62(SECRET_RANDOM_LENGTH)
     client = Client(
-        client_id=ID_PREFIX + _random(ID_RANDOM_LENGTH),
+        client_id=ID_PREFIX + random_base62(ID_RANDOM_LENGTH),
         name=name,
-        secret_hash=_hash(secret),
+        secret_hash=stored_hash(secret),
         scopes=list(client_scopes),
         created_at=utcnow(),
     )
     db.session.add(client)
     db.session.commit()
+    _audit("created, scopes %s", client.client_id, scopes.joined(client.scopes))
     return client, secret
 
 
@@ -132,6 +122,7 @@ def delete(client_id):
         return False
     db.session.delete(client)
     db.session.commit()
+    _audit("deleted", client_id)
     return True
 
 
@@ -141,8 +132,15 @@ def rotate_secret(client_id):
     client = find(client_id)
     if client is None:
         return None
-    secret = SECRET_PREFIX + _random(SECRET_RANDOM_LENGTH)
-    client.secret_hash = _hash(secret)
+    secret = SECRET_PREFIX + random_base62(SECRET_RANDOM_LENGTH)
+    client.secret_hash = stored_hash(secret)
     client.secret_rotated_at = utcnow()
     db.session.commit()
+    _audit("given a new secret", client_id)
     return secret
+
+
+def _audit(what, client_id, *args):
+    """A line in the log for each change: a client has no user, so no
+    security event records it. Never the secret."""
+    current_app.logger.info(f"oauth client %s {what}", client_id, *args)

@@ -102,13 +102,13 @@ def _client(claims):
 
 def _personal(text):
     found = personal_tokens.find(text)
-    if found is None:
+    if found is None or found.expired:
         return None
     personal_tokens.touch(found)  # a use like any other: last_used_at says so
     return Active(
         {
             "active": True,
-            "scope": scopes.joined(s for s in scopes.ALL if s in found.scopes),
+            "scope": scopes.joined(found.scopes),
             "sub": str(found.user.id),
             "username": found.user.username,
             "token_type": TOKEN_TYPE,

@@ -17,7 +17,8 @@ states that Authlib leaves to its users:
   API see the request was HTTPS. Otherwise `invalid_request`.
 - Every error is the contract's envelope in RFC 6749 §5.2's shape
   (api/web/errors.py adds `error_description` under /oauth/), with a
-  message of ours: Authlib's would echo request text back.
+  message of ours where the error raised has none (Authlib's own texts
+  name no request input).
 """
 
 import base64
@@ -36,7 +37,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import jsonify
+from flask import g, jsonify
 from flask import request as flask_request
 
 from api.oauth import clients, introspection, tokens
@@ -206,9 +207,11 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if basic is not None and named is not None and named != basic[0]:
             raise InvalidRequestError("The body's client_id is not the one HTTP Basic names.")
         try:
-            return super().authenticate_client(request, methods, endpoint)
+            client = super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as exc:
             raise ClientAuthenticationFailed() from exc
+        g.oauth_client = client.client_id  # only a client that proved its secret spends its budget
+        return client
 
     def handle_response(self, status_code, payload, headers):
         if status_code < 400:

@@ -17,6 +17,7 @@ from werkzeug.routing import RequestRedirect
 
 from api.auth.revocation import StoreUnavailable
 from api.extensions import db, jwt
+from api.oauth import errors as oauth_errors
 from api.web.json_bodies import is_oauth_request
 from api.web.logs import request_id
 
@@ -38,15 +39,6 @@ ERROR_CODES = {
     501: ("not_implemented", "This request is not supported."),
     503: ("service_unavailable", "The service is unavailable; try again later."),
 }
-# RFC 6749 §5.2's codes, which /oauth/* answers as they are.
-OAUTH_ERRORS = (
-    "invalid_request",
-    "invalid_client",
-    "invalid_grant",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-)
 # Only these of werkzeug's own headers survive into an error response.
 KEPT_HEADERS = ("Allow", "Retry-After")
 
@@ -63,7 +55,7 @@ def error_response(status, error, message, details=None, headers=None, extra=Non
         # the limiter, the database): its `error_description` is the message,
         # and a 400 of another layer (a broken body) is its `invalid_request`.
         body["error_description"] = message
-        if status == 400 and error not in OAUTH_ERRORS:
+        if status == 400 and error not in oauth_errors.CODES:
             body["error"] = "invalid_request"
     if details:
         body["details"] = details

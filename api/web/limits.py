@@ -102,15 +102,17 @@ def token_endpoint(client_id_of):
     """POST /oauth/token: one budget per client address, and one per client
     (`client_id_of()`: a well-formed id from HTTP Basic or the body), so
     neither a busy address nor a leaked secret churns out tokens without end.
-    A failed authentication spends the address's budget only: a client's id
-    is no secret (it is in its tokens), and wrong guesses sent from many
-    addresses must not shut the client out; its 256-bit secret needs no
-    budget to stay unguessed."""
+    Only a request whose client proved its secret spends the client's budget
+    (`g.oauth_client`, api/oauth/server.py): a client's id is no secret (it
+    is in its tokens), and requests made in its name without the secret,
+    refused or malformed, must not shut it out; its 256-bit secret needs no
+    budget to stay unguessed. The address's budget counts them all."""
     per_client = limiter.shared_limit(
         oauth_token_limit,
         scope="oauth-token-client",
         key_func=lambda: "client:" + (client_id_of() or ""),
-        deduct_when=lambda response: response.status_code != 401,
+        exempt_when=lambda: client_id_of() is None,
+        deduct_when=lambda _response: g.get("oauth_client") is not None,
     )
     return lambda view: oauth_per_address(per_client(view))
 

@@ -21,6 +21,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from api.oauth import errors as oauth_errors
+
 REQUEST_LATENCY = Histogram(
     "jwt_api_request_duration_seconds",
     "Time to answer a request, by method, route template and status (all bounded).",
@@ -105,14 +107,7 @@ for _method in ("totp", "recovery_code", "passkey"):
 for _action in ("created", "revoked"):
     PERSONAL_TOKENS.labels(_action)
 
-OAUTH_TOKEN_RESULTS = (
-    "issued",
-    "invalid_client",
-    "invalid_request",
-    "invalid_scope",
-    "unsupported_grant_type",
-    "unauthorized_client",
-)
+OAUTH_TOKEN_RESULTS = ("issued", *oauth_errors.CODES)
 for _result in OAUTH_TOKEN_RESULTS:
     OAUTH_TOKENS.labels(_result)
 for _result in ("active", "inactive"):

@@ -111,3 +111,18 @@ def test_an_unknown_client_is_an_error(store_app, service, command, client_id):
     assert result.exit_code != 0
     assert f"no client '{client_id}'" in result.output
     assert service.client_id in run(store_app, "list").output
+
+
+def test_each_change_is_logged_without_the_secret(store_app, caplog):
+    with caplog.at_level("INFO"):
+        made = create_client(store_app, name="audited")
+        rotated = run(store_app, "rotate-secret", made.client_id).output
+        run(store_app, "delete", made.client_id)
+    new_secret = rotated.split("client_secret:")[1].split()[0]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("oauth client")]
+    assert lines == [
+        f"oauth client {made.client_id} created, scopes profile:read notes:read",
+        f"oauth client {made.client_id} given a new secret",
+        f"oauth client {made.client_id} deleted",
+    ]
+    assert made.secret not in caplog.text and new_secret not in caplog.text

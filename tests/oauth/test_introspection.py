@@ -222,6 +222,21 @@ def test_a_deleted_or_expired_personal_access_token_is_inactive(client, service,
     assert answer(client, service, made["token"]) == INACTIVE
 
 
+def test_a_disabled_user_s_tokens_are_inactive(client, store_app, service, pair):
+    # Set in the database, as a script might: the read joins the user, for
+    # login tokens and personal access tokens alike.
+    made = make_pat(client, pair["access_token"])
+    assert answer(client, service, made["token"])["active"] is True
+    with store_app.app_context():
+        from api.accounts.users import User
+        from api.extensions import db
+
+        db.session.get(User, 1).disabled = True
+        db.session.commit()
+    assert answer(client, service, pair["access_token"]) == INACTIVE
+    assert answer(client, service, made["token"]) == INACTIVE
+
+
 def metric(result):
     return REGISTRY.get_sample_value("jwt_api_introspections_total", {"result": result})
 

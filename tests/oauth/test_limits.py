@@ -66,6 +66,35 @@ def test_wrong_secrets_from_many_addresses_do_not_shut_a_client_out(limited_app)
     assert ask(client, service, fresh.addr(9)).status_code == 200
 
 
+def test_refusals_from_one_address_do_not_shut_a_client_out(limited_app):
+    # Past its own budget the address gets 429s; they spend nothing of the client's.
+    fresh, client = Fresh(), limited_app.test_client()
+    service = create_client(limited_app)
+    guess = Credentials(service.client_id, "wrong")
+    statuses = [ask(client, guess, fresh.addr(1)).status_code for _ in range(6)]
+    assert statuses == [401, 401, 429, 429, 429, 429]
+    assert ask(client, service, fresh.addr(9)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"grant_type": "password"}, {}, {"grant_type": ["client_credentials"] * 2}],
+)
+def test_malformed_requests_in_a_client_s_name_do_not_shut_it_out(limited_app, form):
+    fresh, client = Fresh(), limited_app.test_client()
+    service = create_client(limited_app)
+    for host in range(1, 6):
+        response = client.post(
+            "/oauth/token",
+            data=form,
+            headers=basic(service.client_id, "wrong"),
+            base_url="https://localhost",
+            environ_base={"REMOTE_ADDR": fresh.addr(host)},
+        )
+        assert response.status_code in (400, 401)
+    assert ask(client, service, fresh.addr(9)).status_code == 200
+
+
 def test_failed_client_authentications_at_introspection_are_limited_per_address(limited_app):
     fresh, client = Fresh(), limited_app.test_client()
     service = create_client(limited_app)

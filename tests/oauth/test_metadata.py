@@ -85,3 +85,24 @@ def test_a_client_token_verifies_with_a_pem_pair(make_app, rsa_key_files):
     )
     client = app.test_client()
     assert verify_with_jwks(client, issued(client, create_client(app)))["type"] == "access"
+
+
+@pytest.mark.parametrize(
+    ("env_name", "issuer", "warned"),
+    [
+        ("production", "flask-jwt-api", True),
+        ("production", "http://auth.example.org", True),
+        ("production", "https://auth.example.org", False),
+        ("development", "flask-jwt-api", False),
+    ],
+)
+def test_production_says_when_the_issuer_is_no_https_url(
+    make_app, caplog, env_name, issuer, warned
+):
+    from api import oauth
+
+    app = make_app(JWT_ISSUER=issuer)
+    app.config["ENV_NAME"] = env_name  # the checks of the rest of production aside
+    with caplog.at_level("WARNING"):
+        oauth.init_app(app)
+    assert ("not an https URL" in caplog.text) is warned

@@ -102,3 +102,12 @@ def test_the_browsers_own_icon_request_is_no_error(client):
     assert response.status_code == 204
     assert response.data == b""
     assert "max-age=86400" in response.headers["Cache-Control"]
+
+
+def test_the_demo_page_offers_every_scope_and_no_other(client):
+    from api.auth.scopes import ALL
+
+    with client.get("/") as response:
+        page = response.get_data(as_text=True)
+    offered = re.findall(r'name="scopes" value="([^"]+)"', page)
+    assert offered == list(ALL)

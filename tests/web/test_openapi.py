@@ -103,3 +103,31 @@ def test_no_request_string_may_hold_a_nul_character(client):
         else:
             assert "pattern" in schema, where
             assert re.search(schema["pattern"], "a\x00b") is None, where
+
+
+def test_each_route_s_scope_is_on_its_operation(app, client):
+    # token_required(scope=...) writes it (api/web/openapi.py's document_scope):
+    # the OpenAPI document says what a personal access token needs.
+    from api.auth.scopes import NOTES_READ, NOTES_WRITE, PROFILE_READ
+
+    spec = client.get("/api/openapi.json").json
+    scoped = {
+        (path, method): operation["x-required-scopes"]
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if "x-required-scopes" in operation
+    }
+    assert scoped == {
+        ("/api/me", "get"): [PROFILE_READ],
+        ("/api/notes", "get"): [NOTES_READ],
+        ("/api/notes", "post"): [NOTES_WRITE],
+        ("/api/notes/{note_id}", "get"): [NOTES_READ],
+        ("/api/notes/{note_id}", "patch"): [NOTES_WRITE],
+        ("/api/notes/{note_id}", "delete"): [NOTES_WRITE],
+    }
+    for path, method in scoped:
+        operation = spec["paths"][path][method]
+        assert {"personalAccessToken": []} in operation["security"]
+        assert f"Scope: `{scoped[path, method][0]}`" in operation["description"]
+    sessions = spec["paths"]["/api/auth/sessions"]["get"]
+    assert {"personalAccessToken": []} not in sessions["security"]
