@@ -26,4 +26,3 @@ def init_app(app):
             "its endpoints on it)",
             issuer,
         )
-
