@@ -280,6 +280,9 @@ class Deployment:
             # MAIL_URL if set, else to an SMTP server on 127.0.0.1:1025 (such as
             # `npx maildev --ip 127.0.0.1`); until one listens, it waits in the outbox.
             APP_URL=f"{self.url}/",
+            # The tokens' issuer is the API's public https URL, as RFC 8414's
+            # metadata wants it (and builds its endpoints' URLs on it).
+            JWT_ISSUER=self.url,
             MAIL_URL=self.base_env.get("MAIL_URL") or "smtp://127.0.0.1:1025",
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,

@@ -19,7 +19,7 @@ def init_app(app):
     from the address each request named (its Host header). Not a start
     failure: tokens, introspection and the rest work without it."""
     issuer = app.config["JWT_ISSUER"]
-    if app.config.get("ENV_NAME") == "production" and not issuer.startswith("https://"):
+    if app.config.get("ENV_NAME") == "production" and not issuer.lower().startswith("https://"):
         app.logger.warning(
             "JWT_ISSUER is %r, not an https URL: set it to the API's public URL "
             "(/.well-known/oauth-authorization-server names the issuer and builds "

@@ -37,14 +37,17 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import g, jsonify
+from flask import jsonify
 from flask import request as flask_request
 
 from api.oauth import clients, introspection, tokens
 from api.oauth.clients import AUTH_METHODS
+from api.web import limits
 from api.web.errors import error_response
 
 REALM = "oauth"
+# What an error answer keeps of Authlib's headers (it adds Cache-Control itself).
+KEPT_HEADERS = ("WWW-Authenticate", "Retry-After")
 # Our messages, by error code, where the error raised has none of its own.
 MESSAGES = {
     "invalid_request": "The request is malformed or a parameter is missing.",
@@ -113,9 +116,11 @@ def authenticate_basic(query_client, request):
 
 def _from_loopback():
     try:
-        return ipaddress.ip_address(flask_request.remote_addr or "").is_loopback
+        peer = ipaddress.ip_address(flask_request.remote_addr or "")
     except ValueError:
         return False
+    # A dual-stack socket (HOST=::) sees IPv4's 127.0.0.1 as ::ffff:127.0.0.1.
+    return (getattr(peer, "ipv4_mapped", None) or peer).is_loopback
 
 
 def check_parameters(request):
@@ -123,8 +128,29 @@ def check_parameters(request):
         raise InvalidRequestError("A parameter is given more than once.")
 
 
+class ClientRateLimited(OAuth2Error):
+    """The client's own budget of tokens is spent (api/web/limits.py)."""
+
+    error = "rate_limited"
+    status_code = 429
+    description = "Too many tokens for this client; try again later."
+
+    def __init__(self, retry_after):
+        super().__init__()
+        self.retry_after = retry_after
+
+    def get_headers(self):
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
 class ClientCredentials(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
+
+    def validate_token_request(self):
+        super().validate_token_request()  # the client proved its secret
+        wait = limits.spend_client_budget(self.request.client.client_id)
+        if wait is not None:
+            raise ClientRateLimited(wait)
 
     def validate_requested_scope(self):
         # RFC 6749 §3.3 lets a server grant less than asked; refusing says
@@ -207,11 +233,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if basic is not None and named is not None and named != basic[0]:
             raise InvalidRequestError("The body's client_id is not the one HTTP Basic names.")
         try:
-            client = super().authenticate_client(request, methods, endpoint)
+            return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as exc:
             raise ClientAuthenticationFailed() from exc
-        g.oauth_client = client.client_id  # only a client that proved its secret spends its budget
-        return client
 
     def handle_response(self, status_code, payload, headers):
         if status_code < 400:
@@ -225,8 +249,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
         message = payload.get("error_description") or MESSAGES.get(
             error, MESSAGES["invalid_request"]
         )
-        challenge = {name: value for name, value in headers if name == "WWW-Authenticate"}
-        return error_response(status_code, error, message, headers=challenge)
+        kept = {name: value for name, value in headers if name in KEPT_HEADERS}
+        return error_response(status_code, error, message, headers=kept)
 
 
 authorization = AuthorizationServer()

@@ -9,11 +9,13 @@ secret) or with `client_id` and `client_secret` in the body (RFC 6749
 §2.3.1); the operations' descriptions say so.
 """
 
-from flask import current_app, request, url_for
+from urllib.parse import urlsplit
+
+from flask import current_app, url_for
 
 from api.auth import scopes
-from api.oauth.clients import AUTH_METHODS, GRANT_TYPE, ID_PATTERN
-from api.oauth.server import authorization, basic_credentials
+from api.oauth.clients import AUTH_METHODS, GRANT_TYPE
+from api.oauth.server import authorization
 from api.routes import groups
 from api.schemas import (
     AuthorizationServerMetadataSchema,
@@ -51,20 +53,11 @@ def oauth_errors(view):
     )(view)
 
 
-def presented_client_id():
-    """The client id the request names, for its rate limit: HTTP Basic's, else the body's."""
-    credentials = basic_credentials(request.headers.get("Authorization"))
-    client_id = credentials[0] if credentials else request.form.get("client_id")
-    # Only what could be an id names a budget: no NUL or megabyte reaches its key.
-    well_formed = isinstance(client_id, str) and ID_PATTERN.fullmatch(client_id)
-    return client_id if well_formed else None
-
-
 @groups.oauth.post("/oauth/token")
 @groups.oauth.doc(**form_body(ClientTokenRequestSchema))
 @groups.oauth.response(200, ClientTokenSchema)
 @oauth_errors
-@limits.token_endpoint(presented_client_id)
+@limits.oauth_per_address
 def token():
     """A client's access token (client credentials, RFC 6749 §4.4).
 
@@ -72,8 +65,9 @@ def token():
     default); no refresh token. The client authenticates by HTTP Basic
     (`client_id:client_secret`) or with both in the form, not both ways."""
     response = authorization.create_token_response()
-    result = "issued" if response.status_code == 200 else response.json["error"]
-    OAUTH_TOKENS.labels(result if result in OAUTH_TOKEN_RESULTS else "invalid_request").inc()
+    if response.status_code != 429:  # counted in jwt_api_rate_limit_hits_total
+        result = "issued" if response.status_code == 200 else response.json["error"]
+        OAUTH_TOKENS.labels(result if result in OAUTH_TOKEN_RESULTS else "invalid_request").inc()
     return response
 
 
@@ -96,11 +90,13 @@ def introspect():
 
 
 def public_url(issuer, endpoint):
-    """An endpoint's address under the issuer when that is the API's https
-    URL, as RFC 8414 has it (the Host header, which any client writes, names
-    nothing then); else, as in development, under the address asked."""
-    if issuer.startswith("https://"):
-        return issuer.rstrip("/") + url_for(endpoint)
+    """An endpoint's address on the issuer's host when the issuer is the API's
+    https URL, as RFC 8414 has it (the Host header, which any client writes,
+    names nothing then), with the path the app serves it at (url_for's, its
+    mount point included); else, as in development, at the address asked."""
+    parts = urlsplit(issuer)
+    if parts.scheme.lower() == "https" and parts.netloc:
+        return f"https://{parts.netloc}{url_for(endpoint)}"
     return url_for(endpoint, _external=True)
 
 

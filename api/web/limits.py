@@ -7,6 +7,9 @@ Only an in-memory SQLite database, which lives in one process, counts in
 that process's memory.
 """
 
+import math
+import time
+
 from flask import current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
@@ -98,28 +101,30 @@ def mail_sending(address_of):
     return lambda view: per_address(per_mailed(view))
 
 
-def token_endpoint(client_id_of):
-    """POST /oauth/token: one budget per client address, and one per client
-    (`client_id_of()`: a well-formed id from HTTP Basic or the body), so
-    neither a busy address nor a leaked secret churns out tokens without end.
-    Only a request whose client proved its secret spends the client's budget
-    (`g.oauth_client`, api/oauth/server.py): a client's id is no secret (it
-    is in its tokens), and requests made in its name without the secret,
-    refused or malformed, must not shut it out; its 256-bit secret needs no
-    budget to stay unguessed. The address's budget counts them all."""
-    per_client = limiter.shared_limit(
-        oauth_token_limit,
-        scope="oauth-token-client",
-        key_func=lambda: "client:" + (client_id_of() or ""),
-        exempt_when=lambda: client_id_of() is None,
-        deduct_when=lambda _response: g.get("oauth_client") is not None,
-    )
-    return lambda view: oauth_per_address(per_client(view))
+def spend_client_budget(client_id):
+    """POST /oauth/token's budget per client, spent by a client that has
+    proved its secret, in one atomic step (a count that is read before the
+    view and added after it lets every request in flight through at once);
+    None, or the seconds to wait. A client's id is no secret (it is in its
+    tokens): requests made in its name without the secret spend only their
+    address's budget (`oauth_per_address`), so they cannot shut it out, and
+    its 256-bit secret needs no budget to stay unguessed. This one stops a
+    leaked secret used from many addresses."""
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return None
+    keys = (config["RATELIMIT_KEY_PREFIX"], "client:" + client_id, "oauth-token-client")
+    for item in parse_many(oauth_token_limit()):
+        if not limiter.limiter.hit(item, *keys):
+            count_rate_limit_hit(item)
+            reset = limiter.limiter.get_window_stats(item, *keys).reset_time
+            return max(1, math.ceil(reset - time.time()))
+    return None
 
 
-# Both OAuth endpoints: every request to /oauth/token, and each failed client
-# authentication at /oauth/introspect (resource servers ask on every request
-# they serve; only a wrong secret is spent).
+# Both OAuth endpoints, per address: every request to /oauth/token, and each
+# failed client authentication at /oauth/introspect (resource servers ask on
+# every request they serve; only a wrong secret is spent).
 oauth_per_address = limiter.shared_limit(
     oauth_token_limit, scope="oauth-token", key_func=client_address
 )

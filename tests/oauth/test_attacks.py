@@ -85,3 +85,23 @@ def test_scopes_are_separated_by_spaces_only(app, separator):
         app.test_client(), create_client(app), scope=f"notes:read{separator}profile:read"
     )
     assert_oauth_error(response, 400, "invalid_scope")
+
+
+def test_the_metadata_puts_the_mount_point_on_the_issuer_s_host_once(make_app):
+    app = make_app(JWT_ISSUER="HTTPS://auth.example.org/base?x=1")
+    answer = app.test_client().get(
+        "/.well-known/oauth-authorization-server", base_url="http://localhost/base"
+    )
+    assert answer.json["token_endpoint"] == "https://auth.example.org/base/oauth/token"
+    assert answer.json["introspection_endpoint"] == "https://auth.example.org/base/oauth/introspect"
+
+
+def test_ipv4_loopback_seen_on_a_dual_stack_socket_is_loopback(app):
+    service = create_client(app)
+    answer = app.test_client().post(
+        "/oauth/token",
+        data=TOKEN_FORM,
+        headers=basic(*service),
+        environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"},
+    )
+    assert answer.status_code == 200, answer.json

@@ -3,6 +3,8 @@ and per client id, 429 with Retry-After in RFC 6749 §5.2's shape; counted in
 memory and in Redis. Counts in Redis outlive a test: every test uses
 addresses and clients of its own."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from api import create_app
@@ -121,3 +123,27 @@ def test_failed_client_authentications_at_introspection_are_limited_per_address(
 def test_a_limit_that_does_not_parse_stops_the_start():
     with pytest.raises(ConfigError, match="RATELIMIT_OAUTH_TOKEN"):
         create_app({"APP_CONFIG": "testing", "RATELIMIT_OAUTH_TOKEN": "thirty a minute"})
+
+
+def test_a_client_s_budget_holds_against_requests_at_once(limited_app):
+    # A leaked secret used from many addresses at once: the budget is spent
+    # in one atomic step as each is authenticated, not counted after the view.
+    fresh, service = Fresh(), create_client(limited_app)
+
+    def asks(host):
+        return ask(limited_app.test_client(), service, fresh.addr(host)).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(asks, range(1, 17)))
+    assert sorted(statuses) == [200] * 2 + [429] * 14
+
+
+def test_a_spent_client_budget_is_rfc_6749_shaped_with_retry_after(limited_app):
+    fresh, client = Fresh(), limited_app.test_client()
+    service = create_client(limited_app)
+    for host in (1, 2):
+        assert ask(client, service, fresh.addr(host)).status_code == 200
+    limited = ask(client, service, fresh.addr(3))
+    assert_oauth_error(limited, 429, "rate_limited")
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    assert limited.headers["Cache-Control"] == "no-store"
