@@ -20,7 +20,7 @@ NEWMAN = NODE_BIN / "newman"
 MAILDEV = NODE_BIN / "maildev"
 # The collection's requests (the polls of the mailbox that two of them make
 # while they wait for a mail are newman requests too, but not the collection's).
-COLLECTION_REQUESTS = 71
+COLLECTION_REQUESTS = 72
 
 
 def node_tools_installed():
