@@ -8,7 +8,8 @@ import subprocess
 import pytest
 import requests
 
-from deploy.processes import BIN, ROOT, Gunicorn, server_env
+from deploy.processes import BIN, Gunicorn, server_env
+from tests.e2e.cli_support import flask
 from tests.helpers import PASSWORD
 
 CHECKS = [
@@ -76,24 +77,7 @@ def login(live, username):
 def create_admin(live, username):
     """An administrator, so that the admin routes are reached, not just refused.
     Being the only one, it can neither disable nor demote itself."""
-    subprocess.run(
-        [
-            BIN / "flask",
-            "--app",
-            "wsgi",
-            "users",
-            "create",
-            username,
-            "--admin",
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        cwd=ROOT,
-        env=live.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    flask(live, "users", "create", username, "--admin", "--password-stdin", stdin=PASSWORD + "\n")
 
 
 def select(flag, paths):

@@ -9,7 +9,8 @@ import jwt
 import pytest
 import requests
 
-from deploy.processes import BIN, ROOT, Gunicorn, server_env
+from deploy.processes import ROOT, Gunicorn, server_env
+from tests.e2e.cli_support import create_client, flask
 from tests.helpers import PASSWORD
 
 
@@ -70,19 +71,11 @@ def test_rotation_while_serving_keeps_old_and_new_tokens_valid(es256_server):
     before = login(server, "alice")
     assert verify_elsewhere(server, before)["type"] == "access"
 
-    rotated = subprocess.run(
-        [BIN / "flask", "--app", "wsgi", "keys", "rotate"],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert rotated.returncode == 0, rotated.stderr
+    rotated = flask(server, "keys", "rotate")
     after = login(server, "bob")
     old_kid, new_kid = (jwt.get_unverified_header(t)["kid"] for t in (before, after))
     assert new_kid != old_kid
-    assert new_kid in rotated.stdout
+    assert new_kid in rotated
 
     jwks = requests.get(f"{server.url}/.well-known/jwks.json", timeout=10).json()
     assert {key["kid"] for key in jwks["keys"]} == {old_kid, new_kid}
@@ -130,17 +123,7 @@ def test_the_verifier_says_which_python_runs_it():
 
 
 def test_the_verifier_tells_a_client_s_token_from_a_user_s(es256_server):
-    made = subprocess.run(
-        [BIN / "flask", "--app", "wsgi", "clients", "create", "svc", "--scopes", "notes:read"],
-        env=es256_server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    client_id, secret = (
-        made.split(f"{label}:")[1].split()[0] for label in ("client_id", "client_secret")
-    )
+    client_id, secret = create_client(es256_server, "svc", scopes="notes:read")
     token = requests.post(
         f"{es256_server.url}/oauth/token",
         data={"grant_type": "client_credentials"},

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from deploy.processes import ROOT, Gunicorn, Process, free_port, server_env, wait_for_port
-from tests.e2e.test_resource_server import create_client
+from tests.e2e.cli_support import create_client
 
 NODE_BIN = ROOT / "node_modules" / ".bin"
 NEWMAN = NODE_BIN / "newman"

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from deploy.processes import ROOT, Gunicorn, server_env
+from tests.e2e.cli_support import printed_client, run_as_written
 
 # The link of the reset mail, as `make run` writes it to its output.
 RESET_LINK = re.compile(r"(https?://\S*?)reset-password\?token=([A-Za-z0-9_-]+)")
@@ -75,7 +76,8 @@ def test_the_curl_walkthrough_works_and_leaves_no_file_behind(server, tmp_path):
     command, said, pasted, calls = re.split(
         r"^((?:#.*\n)+)(CLIENT_ID=.*)$", machine, maxsplit=1, flags=re.M
     )
-    client_id, secret = create_client(command, server, said)
+    client_id, secret = printed_client(run_as_written(server, command.strip()))
+    assert "# client_id:     cid_…\n# client_secret: csec_…" in said
     field = re.search(r"^field\(\).*$", tour, re.M).group(0)  # defined by the tour
     token, active, inactive = run(
         f"{field}\n{calls}", checkout, CLIENT_ID=client_id, CLIENT_SECRET=secret
@@ -87,22 +89,3 @@ def test_the_curl_walkthrough_works_and_leaves_no_file_behind(server, tmp_path):
     assert inactive == {"active": False}  # logged out a moment before: inactive at once
     assert '# {"active": false}\n' in calls
     assert list(checkout.iterdir()) == []
-
-
-def create_client(command, server, said):
-    """The README's `flask clients create` against the server's database, as
-    an operator runs it: the id and secret it prints, in the shape the README says."""
-    flask = command.strip().replace(".venv/bin/flask", str(ROOT / ".venv/bin/flask"))
-    result = subprocess.run(
-        ["bash", "-eu", "-c", flask],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    printed = dict(re.findall(r"^(client_id|client_secret):\s+(\S+)$", result.stdout, re.M))
-    assert printed["client_id"].startswith("cid_") and printed["client_secret"].startswith("csec_")
-    assert "# client_id:     cid_…\n# client_secret: csec_…" in said
-    return printed["client_id"], printed["client_secret"]

@@ -4,7 +4,6 @@ under gunicorn (ES256, a key from ssh-keygen): a client made with
 logout though its signature still verifies against the JWKS."""
 
 import os
-import re
 import subprocess
 import sys
 
@@ -13,7 +12,8 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from deploy.processes import BIN, ROOT, Gunicorn, Process, free_port, server_env, wait_for_port
+from deploy.processes import ROOT, Gunicorn, Process, free_port, server_env, wait_for_port
+from tests.e2e.cli_support import create_client
 from tests.helpers import PASSWORD
 
 EXAMPLE = ROOT / "examples" / "resource_server.py"
@@ -34,22 +34,6 @@ def api(tmp_path_factory):
     server.private_key = keys / "jwt_key"
     yield server
     server.stop()
-
-
-def create_client(api, name, scopes="profile:read"):
-    """`flask clients create`, as an operator runs it: its id and secret."""
-    made = subprocess.run(
-        [BIN / "flask", "--app", "wsgi", "clients", "create", name, "--scopes", scopes],
-        cwd=ROOT,
-        env=api.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    found = dict(re.findall(r"(client_id|client_secret)\W+(\S+)", made.stdout))
-    assert found.keys() == {"client_id", "client_secret"}, made.stdout
-    return found["client_id"], found["client_secret"]
 
 
 def start_example(api, client_id, client_secret, name):
