@@ -24,21 +24,11 @@ LOG_IN_AGAIN = "Log in again to change your second factor or passkeys."
 LOG_IN_TO_CREATE_A_TOKEN = "Log in again to create a token."
 
 
-@pytest.fixture(scope="module")
-def server(localhost_api):
-    return localhost_api
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    return chromium
-
-
 @pytest.fixture
-def page(browser, server):
-    context = browser.new_context()  # each test its own cookies and authenticator
+def page(chromium, localhost_api):
+    context = chromium.new_context()  # each test its own cookies and authenticator
     page = context.new_page()
-    page.goto(f"{server.url}/")
+    page.goto(f"{localhost_api.url}/")
     yield page
     context.close()
 
@@ -219,7 +209,7 @@ def test_totp_turned_on_from_the_qr_code_then_asked_for_at_login(page):
         assert page.is_disabled(control), control
 
 
-def test_a_passkey_added_then_used_alone_to_log_in(page, authenticator, server):
+def test_a_passkey_added_then_used_alone_to_log_in(page, authenticator, localhost_api):
     register_and_log_in(page, "pia")
     assert act(page, "#show-details") == "pia"
     assert texts(page, "#passkeys li") == NO_PASSKEYS
@@ -250,7 +240,7 @@ def test_a_passkey_added_then_used_alone_to_log_in(page, authenticator, server):
     assert texts(page, "#events .type")[0] == "passkey_removed"
     assert act(page, "#logout") == "Logged out"
     assert act(page, "#passkey-login") not in (SIGNED_IN, "")
-    assert server.wait_for_access("/api/auth/cookie/passkey/login", 400)
+    assert localhost_api.wait_for_access("/api/auth/cookie/passkey/login", 400)
     assert act(page, "#show-details") == LOGGED_OUT
 
     # The same in a browser without WebAuthn Level 3's JSON helpers: the
@@ -282,8 +272,8 @@ def test_a_passkey_added_then_used_alone_to_log_in(page, authenticator, server):
     assert texts(page, "#passkeys-section .fresh-hint") == [LOG_IN_AGAIN]
 
 
-def test_on_an_ip_address_the_page_sends_passkeys_to_localhost(page, server):
-    port = server.url.rsplit(":", 1)[1]
+def test_on_an_ip_address_the_page_sends_passkeys_to_localhost(page, localhost_api):
+    port = localhost_api.url.rsplit(":", 1)[1]
     page.goto(f"http://127.0.0.1:{port}/")
     hint = f"Passkeys need a domain name: open this page at http://localhost:{port}/ instead."
     assert page.text_content("#passkeys-ip-hint") == hint

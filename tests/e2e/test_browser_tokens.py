@@ -35,23 +35,13 @@ def created(name):
     return f"Token “{name}” created: copy it now, it won't be shown again."
 
 
-@pytest.fixture(scope="module")
-def server(localhost_api):
-    return localhost_api
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    return chromium
-
-
 @pytest.fixture
-def page(browser, server):
-    context = browser.new_context()
+def page(chromium, localhost_api):
+    context = chromium.new_context()
     # The Copy button's clipboard, read back by the test.
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=localhost_api.url)
     page = context.new_page()
-    page.goto(f"{server.url}/")
+    page.goto(f"{localhost_api.url}/")
     yield page
     context.close()
 
@@ -60,9 +50,9 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def as_a_script(server, method, path, token, **kwargs):
+def as_a_script(localhost_api, method, path, token, **kwargs):
     """What curl sees: plain HTTP with the token, no browser, no cookies."""
-    url = f"{server.url}{path}"
+    url = f"{localhost_api.url}{path}"
     return requests.request(method, url, headers=bearer(token), timeout=10, **kwargs)
 
 
@@ -86,7 +76,7 @@ def the_token_item(page):
     return item
 
 
-def test_a_token_made_on_the_page_reads_notes_and_is_refused_for_writing(page, server):
+def test_a_token_made_on_the_page_reads_notes_and_is_refused_for_writing(page, localhost_api):
     register_and_log_in(page, "tom")
     assert act(page, "#show-details") == "tom"
     assert texts(page, "#tokens li") == NO_TOKENS
@@ -123,15 +113,17 @@ def test_a_token_made_on_the_page_reads_notes_and_is_refused_for_writing(page, s
     assert page.evaluate("navigator.clipboard.readText()") == token
 
     # From plain HTTP, as curl would: it reads notes, and only that.
-    notes = as_a_script(server, "GET", "/api/notes", token)
+    notes = as_a_script(localhost_api, "GET", "/api/notes", token)
     assert notes.status_code == 200, notes.text
     assert notes.json() == []
-    written = as_a_script(server, "POST", "/api/notes", token, json={"title": "t", "body": "b"})
+    written = as_a_script(
+        localhost_api, "POST", "/api/notes", token, json={"title": "t", "body": "b"}
+    )
     assert written.status_code == 403, written.text
     assert written.json()["error"] == "insufficient_scope"
     challenge = written.headers["WWW-Authenticate"]
     assert 'error="insufficient_scope"' in challenge and 'scope="notes:write"' in challenge
-    me = as_a_script(server, "GET", "/api/me", token)  # profile:read was not ticked
+    me = as_a_script(localhost_api, "GET", "/api/me", token)  # profile:read was not ticked
     assert me.status_code == 403 and me.json()["error"] == "insufficient_scope"
 
     # Shown that once: not after a reload, nor anywhere in the list.
@@ -149,18 +141,18 @@ def test_a_token_made_on_the_page_reads_notes_and_is_refused_for_writing(page, s
     delete = item.get_by_role("button", name="Delete")
     assert click(page, delete) == "The token “notes reader” stays."
     assert asked == ["Delete the token “notes reader”? Whatever uses it is refused at once."]
-    assert as_a_script(server, "GET", "/api/notes", token).status_code == 200
+    assert as_a_script(localhost_api, "GET", "/api/notes", token).status_code == 200
     # Accepted: gone from the list, and refused from the next request on.
     page.once("dialog", lambda dialog: dialog.accept())
     assert click(page, delete) == "Token “notes reader” deleted."
     assert texts(page, "#tokens li") == NO_TOKENS
     assert texts(page, "#events .type")[0] == "token_revoked"
-    refused = as_a_script(server, "GET", "/api/notes", token)
+    refused = as_a_script(localhost_api, "GET", "/api/notes", token)
     assert refused.status_code == 401, refused.text
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_the_shown_token_leaves_with_done_or_its_deletion(page, server):
+def test_the_shown_token_leaves_with_done_or_its_deletion(page, localhost_api):
     register_and_log_in(page, "tina")
     assert act(page, "#show-details") == "tina"
     fill_token_form(page, "backup", ["notes:read", "notes:write", "profile:read"], 365)
@@ -169,7 +161,7 @@ def test_the_shown_token_leaves_with_done_or_its_deletion(page, server):
     assert the_token_item(page).locator(".scope").text_content() == (
         "profile:read notes:read notes:write"
     )
-    assert as_a_script(server, "GET", "/api/me", token).json()["username"] == "tina"
+    assert as_a_script(localhost_api, "GET", "/api/me", token).json()["username"] == "tina"
     assert act(page, "#token-done") == "The token is off the page: it cannot be shown again."
     assert page.is_hidden("#token-shown") and token not in page.content()
 
@@ -191,16 +183,21 @@ def test_the_shown_token_leaves_with_done_or_its_deletion(page, server):
     assert texts(page, "#tokens li") == []
 
 
-def test_the_api_message_is_shown_for_a_refused_body(page, server):
+def test_the_api_message_is_shown_for_a_refused_body(page, localhost_api):
     register_and_log_in(page, "ted")
     assert act(page, "#show-details") == "ted"
     fill_token_form(page, "too long", ["notes:read"], 366)
     body = {"name": "too long", "scopes": ["notes:read"], "expires_in_days": 366}
     login = requests.post(
-        f"{server.url}/api/auth/login", json={"username": "ted", "password": PASSWORD}, timeout=10
+        f"{localhost_api.url}/api/auth/login",
+        json={"username": "ted", "password": PASSWORD},
+        timeout=10,
     ).json()
     api = requests.post(
-        f"{server.url}/api/me/tokens", json=body, headers=bearer(login["access_token"]), timeout=10
+        f"{localhost_api.url}/api/me/tokens",
+        json=body,
+        headers=bearer(login["access_token"]),
+        timeout=10,
     )
     assert api.status_code == 422 and api.json()["error"] == "validation_error"
     # The browser's own check (max=365) would stop the form: lifted, the API judges.
@@ -210,7 +207,7 @@ def test_the_api_message_is_shown_for_a_refused_body(page, server):
     assert page.is_hidden("#token-shown") and texts(page, "#tokens li") == NO_TOKENS
 
 
-def test_after_a_refresh_the_page_asks_for_a_new_login(page, server):
+def test_after_a_refresh_the_page_asks_for_a_new_login(page, localhost_api):
     register_and_log_in(page, "rae")
     assert act(page, "#show-details") == "rae"
     assert page.is_hidden("#tokens-section .fresh-hint")
@@ -235,7 +232,7 @@ def test_after_a_refresh_the_page_asks_for_a_new_login(page, server):
     assert act(page, "#create-token") == created("on time")
 
 
-def test_with_a_passkey_a_token_needs_a_login_with_it(page, server):
+def test_with_a_passkey_a_token_needs_a_login_with_it(page, localhost_api):
     authenticator = VirtualAuthenticator(page)
     register_and_log_in(page, "pat")
     assert act(page, "#show-details") == "pat"
@@ -259,4 +256,4 @@ def test_with_a_passkey_a_token_needs_a_login_with_it(page, server):
     fill_token_form(page, "ci", ["notes:read"], 30)
     assert act(page, "#create-token") == created("ci")
     token = page.input_value("#token-value")
-    assert as_a_script(server, "GET", "/api/notes", token).status_code == 200
+    assert as_a_script(localhost_api, "GET", "/api/notes", token).status_code == 200
