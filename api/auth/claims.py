@@ -44,13 +44,21 @@ def is_client_token(claims):
     return "client_id" in claims
 
 
+# Each kind of token's lifetime, by the setting that gives it.
+LIFETIME_SETTINGS = {
+    "access": "JWT_ACCESS_TOKEN_EXPIRES",
+    "refresh": "JWT_REFRESH_TOKEN_EXPIRES",
+    "client": "OAUTH_TOKEN_EXPIRES",
+}
+
+
+def lifetime(kind):
+    """Seconds a token of `kind` lives (access, refresh, client)."""
+    return int(current_app.config[LIFETIME_SETTINGS[kind]].total_seconds())
+
+
 def lifetimes():
-    config = current_app.config
-    return {
-        "access": int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
-        "refresh": int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()),
-        "client": int(config["OAUTH_TOKEN_EXPIRES"].total_seconds()),
-    }
+    return {kind: lifetime(kind) for kind in LIFETIME_SETTINGS}
 
 
 def check_token_shape(header, claims):
@@ -76,8 +84,9 @@ def check_token_shape(header, claims):
     if client and token_type != "access":  # noqa: S105 - a token kind, not a secret
         raise JWTDecodeError("a client's token is an access token")
     exp, iat = claims["exp"], claims["iat"]
-    lifetime = lifetimes()["client" if client else token_type]
-    if not (_is_int(exp) and _is_int(iat)) or exp - iat > lifetime:
+    # Only the one that applies: this runs on every request.
+    longest = lifetime("client" if client else token_type)
+    if not (_is_int(exp) and _is_int(iat)) or exp - iat > longest:
         raise JWTDecodeError("token lives longer than this API issues")
 
 

@@ -10,7 +10,7 @@ import uuid
 from authlib.oauth2.rfc6749 import InvalidScopeError
 from flask import current_app
 
-from api.auth.claims import lifetimes
+from api.auth import claims as claim_rules
 from api.auth.minting import sign
 from api.clock import utcnow
 
@@ -21,7 +21,7 @@ def generate(grant_type, client, user=None, scope=None, expires_in=None, **_igno
     granted = client.get_allowed_scope(scope)
     if granted is None:  # the grant has refused it already; never mint past it
         raise InvalidScopeError()
-    lifetime = lifetimes()["client"]
+    lifetime = claim_rules.lifetime("client")
     return {
         "access_token": sign(claims(client.client_id, granted, lifetime)),
         "token_type": "Bearer",
