@@ -176,13 +176,16 @@ class Gunicorn(Process):
         self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout=30, migrate=True, wait=True):
-        """Migrate (unless told not to), start, and wait until it answers."""
+    def start(self, timeout=30, migrate=True, wait=True, ready_path="/api/openapi.json"):
+        """Migrate (unless told not to), start, and wait until it answers;
+        `started_in`: the seconds from the start until `ready_path` answered."""
         if migrate:
             migrate_database(self.env)
+        started = time.monotonic()
         super().start()
         if wait:
-            self.wait_until_ready(time.monotonic() + timeout)
+            self.wait_until_ready(started + timeout, ready_path)
+            self.started_in = time.monotonic() - started
         return self
 
     def wait_until_ready(self, deadline, path="/api/openapi.json"):
