@@ -54,6 +54,16 @@ REACHES = (
         test="tests/web/test_limits.py::test_store_lost_after_the_view_keeps_the_answer",
     ),
     Reach(
+        library="Flask-Limiter",
+        checked="4.1.1",
+        where="api.web.limits:_check_on_limited_routes_only",
+        reaches="Limiter._check_request_limit, found in app.before_request_funcs (removed "
+        "when no default, application or meta limit is configured)",
+        why="it evaluated limits this API never sets on every request, about a seventh of "
+        "a bare route's time; each route's own limit is checked by its decorator.",
+        test="tests/web/test_limits.py::test_only_a_limited_route_pays_for_flask_limiter",
+    ),
+    Reach(
         library="flask-jwt-extended",
         checked="4.7.4",
         where="api.auth.identity:token_sources",

@@ -9,6 +9,7 @@ that process's memory.
 
 import math
 import time
+from functools import wraps
 
 from flask import current_app, g, request
 from flask_limiter import Limiter
@@ -53,12 +54,37 @@ def oauth_token_limit():
 # app's key prefix; only the test suite, which builds many apps, notices.)
 limiter = Limiter(key_func=client_address, on_breach=count_rate_limit_hit)
 
+# Set on a request whose route has a limit: only those need Flask-Limiter's
+# after-request work (its X-RateLimit-* headers, conditional deductions).
+_CHECKED = "rate_limit_checked"
+
+
+def _route_limit(decorator):
+    """A Flask-Limiter decorator that also marks the request as limited."""
+
+    def apply(view):
+        limited = decorator(view)
+
+        @wraps(limited)
+        def wrapper(*args, **kwargs):
+            g.setdefault(_CHECKED, True)
+            return limited(*args, **kwargs)
+
+        return wrapper
+
+    return apply
+
+
 # Login, cookie login and register share one budget per address and one per
 # username, so switching between them buys an attacker nothing; a password
 # change (a guess at the current password) spends the address's budget too.
-per_address = limiter.shared_limit(login_limit, scope="credentials", key_func=client_address)
-per_username = limiter.shared_limit(login_limit, scope="credentials-user", key_func=username_key)
-refresh_per_address = limiter.limit(refresh_limit, key_func=client_address)
+per_address = _route_limit(
+    limiter.shared_limit(login_limit, scope="credentials", key_func=client_address)
+)
+per_username = _route_limit(
+    limiter.shared_limit(login_limit, scope="credentials-user", key_func=username_key)
+)
+refresh_per_address = _route_limit(limiter.limit(refresh_limit, key_func=client_address))
 
 
 def credentials(view):
@@ -71,10 +97,12 @@ def second_factor(username_of):
     the caller's address, and the account whose login it finishes
     (`username_of()`, shared with that username's password guesses), so a
     stolen password buys no more guesses at the code than at a password."""
-    per_account = limiter.shared_limit(
-        login_limit,
-        scope="credentials-user",
-        key_func=lambda: f"username:{(username_of() or '').lower()[:64]}",
+    per_account = _route_limit(
+        limiter.shared_limit(
+            login_limit,
+            scope="credentials-user",
+            key_func=lambda: f"username:{(username_of() or '').lower()[:64]}",
+        )
     )
     return lambda view: per_address(per_account(view))
 
@@ -98,7 +126,7 @@ def mail_sending(address_of):
     per_address = limiter.shared_limit(
         mail_limit, scope="mail", key_func=client_address, exempt_when=lambda: address_of() is None
     )
-    return lambda view: per_address(per_mailed(view))
+    return _route_limit(lambda view: per_address(per_mailed(view)))
 
 
 def spend_client_budget(client_id):
@@ -125,14 +153,16 @@ def spend_client_budget(client_id):
 # Both OAuth endpoints, per address: every request to /oauth/token, and each
 # failed client authentication at /oauth/introspect (resource servers ask on
 # every request they serve; only a wrong secret is spent).
-oauth_per_address = limiter.shared_limit(
-    oauth_token_limit, scope="oauth-token", key_func=client_address
+oauth_per_address = _route_limit(
+    limiter.shared_limit(oauth_token_limit, scope="oauth-token", key_func=client_address)
 )
-failed_client_per_address = limiter.shared_limit(
-    oauth_token_limit,
-    scope="oauth-failed-client",
-    key_func=client_address,
-    deduct_when=lambda response: response.status_code == 401,
+failed_client_per_address = _route_limit(
+    limiter.shared_limit(
+        oauth_token_limit,
+        scope="oauth-failed-client",
+        key_func=client_address,
+        deduct_when=lambda response: response.status_code == 401,
+    )
 )
 
 
@@ -174,7 +204,26 @@ def init_app(app):
         options = {"socket_connect_timeout": 1, "socket_timeout": 1}
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
     limiter.init_app(app)
+    _check_on_limited_routes_only(app)
     _keep_answer_without_headers(app)
+
+
+# Limits Flask-Limiter's before-request hook would check on every request.
+_EVERY_ROUTE_LIMITS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
+
+
+def _check_on_limited_routes_only(app):
+    """Flask-Limiter checks default, application and meta limits before every
+    request, about a seventh of a bare route's time. This API sets none: each
+    limit is on its route, checked by its decorator. So the hook goes, unless
+    one of those is configured."""
+    if any(app.config.get(name) for name in _EVERY_ROUTE_LIMITS):
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    hooks[:] = [hook for hook in hooks if getattr(hook, "__func__", None) is not _BEFORE]
+
+
+_BEFORE = Limiter._check_request_limit
 
 
 def _local_storage(config):
@@ -203,6 +252,8 @@ def _keep_answer_without_headers(app):
 
 def _headers_if_reachable(inject_headers):
     def hook(response):
+        if not g.get(_CHECKED):
+            return response  # no limit on this route: nothing to add
         try:
             response = inject_headers(response)
             if response.status_code != 429:

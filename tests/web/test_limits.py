@@ -434,3 +434,26 @@ def test_the_database_counts_fixed_windows_only(make_app, tmp_path):
             RATELIMIT_ENABLED=True,
             RATELIMIT_STRATEGY="moving-window",
         )
+
+
+def test_only_a_limited_route_pays_for_flask_limiter(limited_app, fresh):
+    """Flask-Limiter's before-request check (default, application and meta
+    limits, none of which this API sets) is not run; a route without a limit
+    gets none of its headers, one with a limit still does."""
+    from flask_limiter import Limiter
+
+    hooks = limited_app.before_request_funcs.get(None, [])
+    assert not [h for h in hooks if getattr(h, "__func__", None) is Limiter._check_request_limit]
+    client = limited_app.test_client()
+    assert "X-RateLimit-Limit" not in client.get("/api/health/live").headers
+    limited = login(client, fresh.name(), fresh.addr())
+    assert limited.headers["X-RateLimit-Limit"] == "3"
+
+
+def test_a_default_limit_keeps_flask_limiter_s_check(make_app, fresh):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute")
+    client = app.test_client()
+    address = {"REMOTE_ADDR": fresh.addr()}
+    for _ in range(2):
+        assert client.get("/api/health/live", environ_base=address).status_code == 200
+    assert_error(client.get("/api/health/live", environ_base=address), 429, "rate_limited")
