@@ -3,13 +3,22 @@
 import os
 from collections.abc import Mapping
 
-from flask import Flask
-
 from api import cli, database, encryption, oauth, routes
 from api.accounts import mail_transport, mails, passwords
 from api.auth import cookies, identity, keyring, relying_party, revocation
 from api.extensions import api, jwt
-from api.web import cors, errors, json_bodies, limits, logs, metrics, openapi, proxies
+from api.web import (
+    application,
+    cors,
+    errors,
+    json_bodies,
+    limits,
+    logs,
+    metrics,
+    no_sessions,
+    openapi,
+    proxies,
+)
 from config import CONFIGS, config_from_env
 
 
@@ -19,7 +28,9 @@ def create_app(config=None):
     APP_CONFIG key) names."""
     # INSTANCE_PATH: where the default SQLite file and development keys live.
     instance_path = os.environ.get("INSTANCE_PATH")
-    app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None)
+    app = application.Application(
+        __name__, instance_path=os.path.abspath(instance_path) if instance_path else None
+    )
     load_config(app, config)
     register_plumbing(app)
     register_extensions(app)
@@ -41,10 +52,11 @@ def load_config(app, config):
 
 def register_plumbing(app):
     """What every request crosses first: its id and log lines, its timing, and
-    the client's address behind trusted proxies."""
+    the client's address behind trusted proxies; no cookie session."""
     logs.init_app(app)
     metrics.init_app(app)
     proxies.init_app(app)
+    no_sessions.init_app(app)
 
 
 def register_extensions(app):
