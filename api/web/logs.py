@@ -7,9 +7,9 @@ error report, the proxy's log and this server's log meet on one value.
 """
 
 import logging
+import random
 import re
 import sys
-import uuid
 
 from flask import g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -76,8 +76,15 @@ def request_id():
     """This request's id (made on first use, so error handlers always have one)."""
     if "request_id" not in g:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _PLAIN_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _PLAIN_ID.match(incoming) else new_request_id()
     return g.request_id
+
+
+def new_request_id():
+    """32 hex digits, as a UUID's. An id is no secret and needs no system
+    call: random's generator (reseeded in each forked worker) serves, at a
+    tenth of uuid4's cost."""
+    return f"{random.getrandbits(128):032x}"  # noqa: S311 - not a secret
 
 
 def assign_request_id():

@@ -155,8 +155,20 @@ def _observe(response):
     started = g.get("metrics_started")
     if started is not None:
         elapsed = time.perf_counter() - started
-        REQUEST_LATENCY.labels(method(), route(), response.status_code).observe(elapsed)
+        _latency(method(), route(), response.status_code).observe(elapsed)
     return response
+
+
+# Each series's child, found once: labels() takes a lock and converts its
+# values on every call. Bounded as the series are (methods, rules, statuses).
+_LATENCY_CHILDREN = {}
+
+
+def _latency(*labels):
+    child = _LATENCY_CHILDREN.get(labels)
+    if child is None:
+        child = _LATENCY_CHILDREN.setdefault(labels, REQUEST_LATENCY.labels(*labels))
+    return child
 
 
 def init_app(app):

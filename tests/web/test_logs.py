@@ -17,6 +17,25 @@ def test_a_request_id_is_made_and_echoed(client):
     assert first != second
 
 
+def test_forked_workers_make_ids_of_their_own():
+    """Workers fork from one preloaded master: each must draw its own ids."""
+    import os
+
+    from api.web.logs import new_request_id
+
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker: its first id, to the parent, and out
+        os.write(writer, new_request_id().encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    with os.fdopen(reader) as pipe:
+        childs = pipe.read()
+    assert len(childs) == 32
+    assert childs != new_request_id()
+
+
 def test_a_plain_request_id_from_the_caller_is_kept(client):
     response = client.get("/api/health/live", headers={"X-Request-ID": "edge-7f3a.01:b_c"})
     assert response.headers["X-Request-ID"] == "edge-7f3a.01:b_c"
