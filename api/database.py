@@ -15,6 +15,7 @@ a new one. Writes answer 503 once and the client retries.
 """
 
 import os
+from collections import namedtuple
 
 from flask import current_app
 from sqlalchemy import create_engine, event, text
@@ -94,17 +95,89 @@ def engines(app):
 def read_row(statement, params):
     """The first row of `statement` (a Core select built once), or None."""
     engine = current_app.extensions.get("read_engine") or db.engine
+    read = _compiled(engine, statement)
     try:
-        return _first(engine, statement, params)
+        return read.first(engine, params)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        return _first(engine, statement, params)
+        return read.first(engine, params)
 
 
-def _first(engine, statement, params):
-    with engine.connect() as connection:
-        return connection.execute(statement, params).first()
+_COMPILED = {}
+
+
+def _compiled(engine, statement):
+    key = (statement, engine.dialect.name, engine.dialect.paramstyle)
+    read = _COMPILED.get(key)
+    if read is None:
+        read = _COMPILED.setdefault(key, DirectRead(statement, engine.dialect))
+    return read
+
+
+class DirectRead:
+    """A select compiled once for a dialect and run on a pooled DBAPI
+    connection: SQLAlchemy's pool, SQL, type conversions and error classes,
+    without building a Connection and an execution context on each request
+    (three quarters of the read's time on SQLite). Rows come as named tuples
+    holding what SQLAlchemy's Core would give."""
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names = compiled.positiontup  # None: the driver takes names
+        for name, bind in compiled.binds.items():
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                raise ValueError(f"{name}: a parameter that needs converting is not supported")
+        columns = getattr(statement, "selected_columns", ())
+        self.converters = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+        names = [column.key for column in columns]
+        self.row = namedtuple("Row", names) if names else tuple  # noqa: PYI024
+
+    def first(self, engine, params):
+        values = tuple(params[n] for n in self.names) if self.names is not None else params
+        try:
+            connection = engine.raw_connection()
+        except engine.dialect.loaded_dbapi.Error as error:  # no connection to be had
+            raise self._as_sqlalchemy_error(engine, None, None, error, values) from error
+        cursor = None
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self.sql, values)
+            row = cursor.fetchone()
+            cursor.close()
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise self._as_sqlalchemy_error(engine, connection, cursor, error, values) from error
+        finally:
+            connection.close()  # back to the pool
+        return None if row is None else self._convert(row)
+
+    def _convert(self, row):
+        if self.row is tuple:
+            return tuple(row)
+        return self.row(*(c(v) if c else v for c, v in zip(self.converters, row, strict=True)))
+
+    def _as_sqlalchemy_error(self, engine, connection, cursor, error, values):
+        """The error SQLAlchemy's Core would raise (a 503 by api/web/errors.py);
+        a connection the server dropped is discarded, with every other
+        pooled one (they are as old)."""
+        dbapi_connection = connection.dbapi_connection if connection is not None else None
+        dropped = connection is not None and engine.dialect.is_disconnect(
+            error, dbapi_connection, cursor
+        )
+        if dropped:
+            connection.invalidate(error)
+            engine.dispose(close=False)
+        return DBAPIError.instance(
+            self.sql,
+            values,
+            error,
+            engine.dialect.loaded_dbapi.Error,
+            connection_invalidated=dropped,
+            dialect=engine.dialect,
+        )
 
 
 def ping():

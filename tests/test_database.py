@@ -109,33 +109,37 @@ def test_a_connection_the_server_dropped_is_replaced_without_an_error(pg_store_a
 
 
 def test_the_read_runs_in_autocommit_on_postgres(pg_store_app):
-    """One round trip: no BEGIN before the read and no ROLLBACK after it."""
+    """One round trip: no BEGIN before the read and no ROLLBACK after it. The
+    read's pool alone serves it, on a connection in autocommit that it leaves
+    with no transaction open (a BEGIN would leave one: that pool never rolls
+    back)."""
+    from psycopg.pq import TransactionStatus
     from sqlalchemy import event
-
-    from api.extensions import db
 
     client = pg_store_app.test_client()
     token = AuthActions(client).registered_pair()["access_token"]
     with pg_store_app.app_context():
-        engines = {"default": db.engine, "reads": pg_store_app.extensions["read_engine"]}
+        orm_engine = db.engine
+    reads = pg_store_app.extensions["read_engine"]
+    reads.dispose()
     seen = []
 
-    def recorder(name):
-        def record(conn, _cursor, statement, *_args):
-            autocommit = conn.connection.dbapi_connection.autocommit
-            seen.append((name, statement.split()[0], autocommit))
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
 
-        return record
-
-    listeners = [(engine, recorder(name)) for name, engine in engines.items()]
-    for engine, listener in listeners:
-        event.listen(engine, "before_cursor_execute", listener)
+    event.listen(orm_engine, "before_cursor_execute", record)
     try:
         assert client.get("/api/me", headers=bearer(token)).status_code == 200
     finally:
-        for engine, listener in listeners:
-            event.remove(engine, "before_cursor_execute", listener)
-    assert seen == [("reads", "SELECT", True)]
+        event.remove(orm_engine, "before_cursor_execute", record)
+    assert seen == []
+    assert reads.pool.checkedin() == 1
+    connection = reads.raw_connection()
+    try:
+        assert connection.dbapi_connection.autocommit is True
+        assert connection.dbapi_connection.info.transaction_status == TransactionStatus.IDLE
+    finally:
+        connection.close()
 
 
 def test_readiness_after_a_dropped_connection_is_not_an_outage(pg_store_app):

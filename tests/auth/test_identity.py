@@ -162,23 +162,24 @@ def test_deleted_user_token_is_refused(app, auth, client):
 
 
 def test_an_authenticated_request_costs_one_query(app, auth, client):
-    """The revocation check brings the user with it (database store)."""
-    from sqlalchemy import event
-
+    """The revocation check brings the user with it (database store): one
+    statement reaches SQLite, no BEGIN, no ROLLBACK (SQLite's own trace)."""
     from api.extensions import db
 
     pair = auth.registered_pair()
-    statements = []
     with app.app_context():
-        engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731 - the statement
-    event.listen(engine, "before_cursor_execute", listener)
+        pooled = db.engine.raw_connection()
+    sqlite_connection = pooled.dbapi_connection  # the in-memory database's one
+    pooled.close()
+    statements = []
+    sqlite_connection.set_trace_callback(statements.append)
     try:
         response = client.get("/api/me", headers=bearer(pair["access_token"]))
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
+        sqlite_connection.set_trace_callback(None)
     assert response.status_code == 200
     assert len(statements) == 1, statements
+    assert statements[0].startswith("SELECT users.id"), statements
 
 
 def test_the_token_user_is_read_only_and_changes_go_through_the_model(client, auth):
