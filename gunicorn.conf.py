@@ -46,7 +46,10 @@ from api.web.logs import json_formatter  # noqa: E402
 from config import env_int  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', '8000', high=65535)}"
-workers = env_int("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1), high=256)
+# One worker per core (at least two): each serves GUNICORN_THREADS requests at
+# once, and more processes than cores only take turns on them (BENCHMARKS.md:
+# on 2 cores, 2 workers answered a fifth more than 5).
+workers = env_int("WEB_CONCURRENCY", str(max(2, multiprocessing.cpu_count())), high=256)
 # Threads: a login spends tens of milliseconds hashing its password; the worker's other
 # threads serve other requests meanwhile (argon2 releases the GIL).
 # gthread, with each request read whole before a thread serves it: clients that
