@@ -53,10 +53,14 @@ from api.web.errors import bearer_challenge, error_response, token_error
 from api.web.openapi import document_scope
 
 
-def token_required(refresh=False, fresh=False, mfa=False, scope=None):
+def token_required(refresh=False, fresh=False, mfa=False, scope=None, user=True):
     """A valid access token (or refresh token, `refresh=True`; straight from a
     login, `fresh=True`) whose user and session are live; else 401.
     `mfa=True`: from a login that proved two factors (see `require_mfa`).
+
+    `user=False`, for a view that reads only the token's claims: its session
+    is checked (a disabled or demoted user's sessions are revoked at once)
+    but the user is not read, and `get_current_user()` is an UnreadUser.
 
     `scope` (api/auth/scopes.py): what the route does, for tokens that may do
     only some things. A user's login token holds every scope; a personal
@@ -69,6 +73,9 @@ def token_required(refresh=False, fresh=False, mfa=False, scope=None):
     if scope is not None and (refresh or fresh or mfa):
         # A personal access token proves no login: it would pass over them.
         raise ValueError("a route that needs a login (refresh, fresh, mfa) names no scope")
+    if not user and (refresh or scope is not None):
+        # A refresh reads the session itself; a personal access token is its user's row.
+        raise ValueError("only an access token's claims can be read without the user")
 
     def decorator(view):
         @wraps(view)
@@ -77,6 +84,8 @@ def token_required(refresh=False, fresh=False, mfa=False, scope=None):
             if bearer is not None and personal_tokens.looks_like_one(bearer):
                 _accept_personal_token(bearer, scope)
             else:
+                if not user:
+                    g.token_claims_only = True
                 verify_jwt_in_request(refresh=refresh, locations=locations)
                 if fresh:
                     require_fresh()
@@ -279,6 +288,14 @@ class LookUp:
 NOBODY = LookUp(user=None, revoked=False)
 
 
+@dataclass(frozen=True)
+class UnreadUser:
+    """The user of a route that reads only the token's claims
+    (`token_required(user=False)`): known by id, not read."""
+
+    id: int
+
+
 def _statements():
     """Core statements, built once at import: they run on every request, and
     building one costs more than running it."""
@@ -292,19 +309,31 @@ def _statements():
         .select_from(users.outerjoin(sessions, session_matches))
         .where(users.c.id == bindparam("user_id"))
     )
-    return user_by_id, user_and_session
+    session_alone = select(sessions.c.revoked_at).where(
+        sessions.c.id == bindparam("session_id"), sessions.c.user_id == bindparam("user_id")
+    )
+    return user_by_id, user_and_session, session_alone
 
 
-USER_BY_ID, USER_AND_SESSION = _statements()
+USER_BY_ID, USER_AND_SESSION, SESSION_ALONE = _statements()
 
 
-def look_up(claims):
-    """The token's live user and whether its session is revoked (one read)."""
+def look_up(claims, user=True):
+    """The token's live user and whether its session is revoked (one read).
+    `user=False`: the session alone (with Redis as store, no database read);
+    the user is an UnreadUser."""
     user_id = parse_user_id(claims["sub"])
     if user_id is None:
         return NOBODY  # no such user: the user lookup refuses it, invalid_token
     params = {"user_id": user_id, "session_id": claims["sid"]}
     store = revocation.store()
+    if not user:
+        if store.in_database:
+            row = read_row(SESSION_ALONE, params)
+            revoked = row is None or row.revoked_at is not None
+        else:
+            revoked = store.is_revoked(claims["sid"])
+        return LookUp(UnreadUser(user_id), revoked)
     if store.in_database:
         row = read_row(USER_AND_SESSION, params)
         revoked = row is not None and (row.sid is None or row.revoked_at is not None)
@@ -338,7 +367,7 @@ def init_app(app):
             # A client's token (POST /oauth/token) is for the services that
             # trust this API, and has no user here.
             abort(403, message="A client's token has no user: this API's user routes refuse it.")
-        found = look_up(claims)
+        found = look_up(claims, user=not g.get("token_claims_only"))
         g.token_look_up = (claims["jti"], found)
         return found.revoked
 

@@ -103,7 +103,7 @@ def logout():
 
 @groups.resources.get("/api/auth/token")
 @groups.resources.doc(**READ_AUTH_DOC)
-@token_required()
+@token_required(user=False)
 @groups.resources.response(200, TokenClaimsSchema)
 def token_claims():
     """The presented access token's claims (the tutorial's "Show details")."""

@@ -1,0 +1,87 @@
+"""GET /api/auth/token reads only what its answer needs (issue 16): the token's
+session, never its user. With the database as store that is one read of the
+session; with Redis, one Redis call and no database read. A revoked session
+is refused as on every route."""
+
+import pytest
+
+from api.auth.identity import token_required
+from api.extensions import db
+from tests.helpers import AuthActions, assert_error, bearer
+
+
+@pytest.fixture(params=["database", "redis"])
+def store_app(request, make_app):
+    if request.param == "redis":
+        return make_app(**request.getfixturevalue("redis_settings"))
+    return make_app()
+
+
+def statements_of(app, client, path, token):
+    """The answer to GET `path` with `token`, and the statements SQLite ran
+    for it (its own trace)."""
+    with app.app_context():
+        pooled = db.engine.raw_connection()
+    sqlite_connection = pooled.dbapi_connection  # the in-memory database's one
+    pooled.close()
+    seen = []
+    sqlite_connection.set_trace_callback(seen.append)
+    try:
+        response = client.get(path, headers=bearer(token))
+    finally:
+        sqlite_connection.set_trace_callback(None)
+    return response, seen
+
+
+def test_the_claims_need_the_session_alone(store_app):
+    client = store_app.test_client()
+    token = AuthActions(client).registered_pair()["access_token"]
+    claims, seen = statements_of(store_app, client, "/api/auth/token", token)
+    assert claims.status_code == 200
+    assert claims.json["type"] == "access"
+    if store_app.config["REDIS_URL"]:
+        assert seen == []
+    else:
+        assert len(seen) == 1
+        assert seen[0].startswith("SELECT login_sessions.revoked_at"), seen
+        assert "users" not in seen[0]
+    me, seen = statements_of(store_app, client, "/api/me", token)
+    assert me.status_code == 200
+    assert any("FROM users" in statement for statement in seen)
+
+
+@pytest.mark.parametrize("ending", ["logout", "all sessions"])
+def test_a_revoked_session_s_claims_are_refused(store_app, ending):
+    client = store_app.test_client()
+    auth = AuthActions(client)
+    token = auth.registered_pair()["access_token"]
+    if ending == "logout":
+        assert client.post("/api/auth/logout", headers=bearer(token)).status_code == 204
+    else:
+        other = auth.login()["access_token"]
+        assert client.delete("/api/auth/sessions", headers=bearer(other)).status_code == 204
+    assert_error(client.get("/api/auth/token", headers=bearer(token)), 401, "token_revoked")
+
+
+def test_another_user_s_session_id_is_no_session(make_app):
+    """With the database as store the session read is keyed by the user too:
+    claims naming another user's session (only a key holder could sign
+    them) find none."""
+    from api.auth import identity
+
+    store_app = make_app()
+    client = store_app.test_client()
+    auth = AuthActions(client)
+    bob = auth.registered_pair(username="bob")["access_token"]
+    alice = auth.registered_pair(username="alice")["access_token"]
+    bob_sid = client.get("/api/auth/token", headers=bearer(bob)).json["sid"]
+    alice_claims = client.get("/api/auth/token", headers=bearer(alice)).json
+    with store_app.test_request_context():
+        found = identity.look_up({**alice_claims, "sid": bob_sid}, user=False)
+    assert found.revoked
+
+
+@pytest.mark.parametrize("options", [{"refresh": True}, {"scope": "notes:read"}])
+def test_only_an_access_token_s_claims_can_go_without_the_user(options):
+    with pytest.raises(ValueError, match="without the user"):
+        token_required(user=False, **options)
