@@ -36,6 +36,7 @@ from sqlalchemy import bindparam, select
 from api.accounts import users
 from api.accounts.users import User
 from api.auth import (
+    hmac_keys,
     parse_cache,
     passkeys,
     personal_tokens,
@@ -351,6 +352,7 @@ def parse_user_id(sub):
 
 def init_app(app):
     parse_cache.install()
+    hmac_keys.install()
 
     # The key is chosen by kid and pinned to its one algorithm (api/auth/keyring.py).
     @jwt.decode_key_loader
