@@ -42,7 +42,7 @@ from prometheus_client import multiprocess  # noqa: E402
 from api.accounts import mail_delivery  # noqa: E402
 from api.database import engines  # noqa: E402
 from api.web.gunicorn_worker import CLIENT_BYTES_FILTER, refusal  # noqa: E402
-from api.web.logs import json_formatter  # noqa: E402
+from api.web.logs import AccessLineFormatter, json_formatter  # noqa: E402
 from config import env_int  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', '8000', high=65535)}"
@@ -80,9 +80,10 @@ class JSONLogger(glogging.Logger):
     def setup(self, cfg):
         super().setup(cfg)
         self.error_log.addFilter(CLIENT_BYTES_FILTER)
-        for log in (self.error_log, self.access_log):
-            for handler in log.handlers:
-                handler.setFormatter(json_formatter())
+        for handler in self.error_log.handlers:
+            handler.setFormatter(json_formatter())
+        for handler in self.access_log.handlers:
+            handler.setFormatter(AccessLineFormatter())
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
@@ -90,13 +91,14 @@ class JSONLogger(glogging.Logger):
         # As gunicorn's own: a failure here must never cost the client its
         # answer (gunicorn also logs its own error answers through here).
         try:
-            self.access_log.info("request", extra=access_fields(resp, environ, request_time))
+            fields = access_fields(resp, environ, request_time)
+            self.access_log.info("request", extra={"fields": fields})
         except Exception:
             self.exception("access log line not written")
 
 
 def access_fields(resp, environ, request_time):
-    headers = {name.lower(): value for name, value in resp.headers}
+    request_id = next((v for k, v in resp.headers if k.lower() == "x-request-id"), None)
     # An error answer gunicorn writes itself has its status only as text.
     status = getattr(resp, "status_code", None) or int(str(resp.status).split()[0])
     return {
@@ -106,7 +108,7 @@ def access_fields(resp, environ, request_time):
         "status": status,
         "bytes": resp.sent,
         "duration_ms": round(request_time.total_seconds() * 1000, 3),
-        "request_id": headers.get("x-request-id"),
+        "request_id": request_id,
         "pid": os.getpid(),
     }
 

@@ -6,10 +6,12 @@ on every log line of the request and on gunicorn's access line, so a client's
 error report, the proxy's log and this server's log meet on one value.
 """
 
+import json
 import logging
 import random
 import re
 import sys
+from datetime import UTC, datetime
 
 from flask import g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -29,6 +31,19 @@ def json_formatter():
         timestamp="time",
         rename_fields={"levelname": "level", "name": "logger"},
     )
+
+
+class AccessLineFormatter(logging.Formatter):
+    """gunicorn's access line, one per request: the line json_formatter()
+    would write for the record, made by one json.dumps of its `fields`
+    rather than by a walk over the record's attributes (a third of the
+    time, on every request)."""
+
+    def format(self, record):
+        line = {"level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        line.update(record.fields)
+        line["time"] = datetime.fromtimestamp(record.created, UTC).isoformat()
+        return json.dumps(line, default=str)
 
 
 class RequestIdFilter(logging.Filter):
