@@ -26,6 +26,11 @@ import requests
 from bench.run import LOGIN_BODY, UNREACHABLE_LIMIT, login
 from deploy.processes import BIN, Gunicorn, server_env, worker_pids
 
+# Frames on every stack (threads, the pool, gunicorn's start): no information.
+BASE_FRAMES = re.compile(
+    r"\((threading|concurrent/futures/thread)\.py\)|gunicorn/(arbiter|app/)|^<module>"
+)
+
 
 def folded_shares(paths):
     """(share, function) from py-spy's raw (folded) output, most first."""
@@ -37,7 +42,8 @@ def folded_shares(paths):
             total += int(count)
             for frame in frames:
                 seen[frame] += int(count)
-    return [(count / total, frame) for frame, count in seen.most_common()] if total else []
+    found = [(count / total, frame) for frame, count in seen.most_common() if total]
+    return [(share, frame) for share, frame in found if not BASE_FRAMES.search(frame)]
 
 
 def main():
