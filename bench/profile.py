@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from bench.run import LOGIN_BODY, UNREACHABLE_LIMIT, login
+from bench.run import BACKENDS, LOGIN_BODY, UNREACHABLE_LIMIT, backend_settings, login
 from deploy.processes import BIN, Gunicorn, server_env, worker_pids
 
 # Frames on every stack (threads, the pool, gunicorn's start): no information.
@@ -51,58 +51,65 @@ def main():
     parser.add_argument("path", help="e.g. /api/me (a bearer token is sent to /api/ routes)")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--backend", default="sqlite", choices=BACKENDS)
     args = parser.parse_args()
     if not shutil.which("wrk") or not (BIN / "py-spy").exists():
         sys.exit("error: needs wrk (apt-get install wrk) and py-spy (requirements-dev.txt)")
     workdir = Path(tempfile.mkdtemp(prefix="jwt-api-profile-"))
-    env = server_env(workdir, RATELIMIT_LOGIN=UNREACHABLE_LIMIT)
-    env.pop("WEB_CONCURRENCY")  # as make run starts it
-    server = Gunicorn(env, workdir / "gunicorn.log").start(ready_path="/api/health/live")
-    try:
-        headers = []
-        if args.path.startswith("/api/") and "/health" not in args.path:
-            requests.post(server.url + "/api/auth/register", data=LOGIN_BODY,
-                          headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
-            headers = ["-H", f"Authorization: Bearer {login(server.url).json()['access_token']}"]
-        wrk = ["wrk", "-t2", "-c16", *headers, server.url + args.path]
-        subprocess.run([*wrk[:3], "-d2s", *wrk[3:]], check=True, capture_output=True)  # warm-up
-        load = subprocess.Popen([*wrk[:3], f"-d{args.seconds + 2}s", *wrk[3:]], text=True,  # noqa: S603
-                                stdout=subprocess.PIPE)  # fmt: skip
-        outputs = [workdir / f"spy-{pid}.txt" for pid in worker_pids(server.pid)]
-        spies = [
-            subprocess.Popen(  # noqa: S603 - our own tool
-                [
-                    BIN / "py-spy",
-                    "record",
-                    "--pid",
-                    out.stem[4:],
-                    "--duration",
-                    str(args.seconds),
-                    "--rate",
-                    "250",
-                    "--gil",
-                    "--nonblocking",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(out),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            for out in outputs
-        ]
-        for spy in spies:
-            spy.wait()
-        rate = re.search(r"Requests/sec:\s*([\d.]+)", load.communicate()[0])
-        rps = float(rate.group(1)) if rate else 0
-        print(f"{args.path}: {rps:,.0f} requests/s under wrk -t2 -c16; share of the samples")
-        print("holding the GIL with each function on the stack:\n")
-        for share, frame in folded_shares(o for o in outputs if o.exists())[: args.top]:
-            print(f"{share * 100:5.1f} %  {frame}")
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with backend_settings(args.backend) as settings:
+        env = server_env(workdir, RATELIMIT_LOGIN=UNREACHABLE_LIMIT, **settings)
+        env.pop("WEB_CONCURRENCY")  # as make run starts it
+        server = Gunicorn(env, workdir / "gunicorn.log").start(ready_path="/api/health/live")
+        try:
+            profile(server, workdir, args)
+        finally:
+            server.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def profile(server, workdir, args):
+    """wrk on the route; py-spy on every worker meanwhile; the shares."""
+    headers = []
+    if args.path.startswith("/api/") and "/health" not in args.path:
+        requests.post(server.url + "/api/auth/register", data=LOGIN_BODY,
+                      headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+        headers = ["-H", f"Authorization: Bearer {login(server.url).json()['access_token']}"]
+    wrk = ["wrk", "-t2", "-c16", *headers, server.url + args.path]
+    subprocess.run([*wrk[:3], "-d2s", *wrk[3:]], check=True, capture_output=True)  # warm-up
+    load = subprocess.Popen([*wrk[:3], f"-d{args.seconds + 2}s", *wrk[3:]], text=True,  # noqa: S603
+                            stdout=subprocess.PIPE)  # fmt: skip
+    outputs = [workdir / f"spy-{pid}.txt" for pid in worker_pids(server.pid)]
+    spies = [
+        subprocess.Popen(  # noqa: S603 - our own tool
+            [
+                BIN / "py-spy",
+                "record",
+                "--pid",
+                out.stem[4:],
+                "--duration",
+                str(args.seconds),
+                "--rate",
+                "250",
+                "--gil",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for out in outputs
+    ]
+    for spy in spies:
+        spy.wait()
+    rate = re.search(r"Requests/sec:\s*([\d.]+)", load.communicate()[0])
+    rps = float(rate.group(1)) if rate else 0
+    print(f"{args.path}: {rps:,.0f} requests/s under wrk -t2 -c16; share of the samples")
+    print("holding the GIL with each function on the stack:\n")
+    for share, frame in folded_shares(o for o in outputs if o.exists())[: args.top]:
+        print(f"{share * 100:5.1f} %  {frame}")
 
 
 if __name__ == "__main__":
