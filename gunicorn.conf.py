@@ -42,7 +42,7 @@ from prometheus_client import multiprocess  # noqa: E402
 from api.accounts import mail_delivery  # noqa: E402
 from api.database import engines  # noqa: E402
 from api.web.gunicorn_worker import CLIENT_BYTES_FILTER, refusal  # noqa: E402
-from api.web.logs import AccessLineFormatter, json_formatter  # noqa: E402
+from api.web.logs import AccessLineFormatter, json_formatter, write_access_line  # noqa: E402
 from config import env_int  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', '8000', high=65535)}"
@@ -91,8 +91,7 @@ class JSONLogger(glogging.Logger):
         # As gunicorn's own: a failure here must never cost the client its
         # answer (gunicorn also logs its own error answers through here).
         try:
-            fields = access_fields(resp, environ, request_time)
-            self.access_log.info("request", extra={"fields": fields})
+            write_access_line(self.access_log, access_fields(resp, environ, request_time))
         except Exception:
             self.exception("access log line not written")
 

@@ -95,3 +95,54 @@ def test_the_access_line_is_the_line_the_json_formatter_writes():
     assert json.loads(AccessLineFormatter().format(fast)) == json.loads(
         json_formatter().format(general)
     )
+
+
+def access_logger(*handlers):
+    import logging
+    import uuid
+
+    logger = logging.getLogger(f"gunicorn.access.test-{uuid.uuid4().hex[:8]}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for handler in handlers:
+        logger.addHandler(handler)
+    return logger
+
+
+ACCESS_FIELDS = {"method": "GET", "path": "/api/me", "status": 200, "request_id": "r-2"}
+
+
+def test_the_access_line_goes_straight_to_a_stream():
+    import io
+    import logging
+
+    from api.web.logs import AccessLineFormatter, write_access_line
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessLineFormatter())
+    logger = access_logger(handler)
+    write_access_line(logger, ACCESS_FIELDS)
+    write_access_line(logger, ACCESS_FIELDS)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    line = json.loads(lines[0])
+    assert line.pop("time").endswith("+00:00")
+    assert line == {"level": "INFO", "logger": logger.name, "message": "request", **ACCESS_FIELDS}
+
+
+def test_any_other_access_handler_gets_a_record():
+    """A syslog handler, a filter, another formatter (an operator's
+    logconfig): the access line goes through logging as any record."""
+    import logging
+    from logging.handlers import BufferingHandler
+
+    from api.web.logs import write_access_line
+
+    kept = BufferingHandler(10)
+    logger = access_logger(kept)
+    write_access_line(logger, ACCESS_FIELDS)
+    assert [record.fields for record in kept.buffer] == [ACCESS_FIELDS]
+    logger.setLevel(logging.WARNING)  # the access log turned down: no line at all
+    write_access_line(logger, ACCESS_FIELDS)
+    assert len(kept.buffer) == 1
