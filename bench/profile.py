@@ -38,6 +38,8 @@ def folded_shares(paths):
     for path in paths:
         for line in Path(path).read_text().splitlines():
             stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue  # a blank or cut line
             frames = {re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")}
             total += int(count)
             for frame in frames:
