@@ -7,6 +7,7 @@ import secrets
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 
 import jwt as pyjwt
 import pyotp
@@ -248,3 +249,34 @@ def wait_for_a_lock_wait(conn, timeout=10):
     while conn.execute(query).scalar() == 0:
         assert time.monotonic() < deadline, "the request never waited for the lock"
         time.sleep(0.01)
+
+
+@contextmanager
+def sqlite_statements(app):
+    """The statements SQLite runs meanwhile on `app`'s in-memory database
+    (SQLite's own trace, beneath SQLAlchemy and its events)."""
+    from api.extensions import db
+
+    with app.app_context():
+        pooled = db.engine.raw_connection()
+    connection = pooled.dbapi_connection  # the in-memory database's one
+    pooled.close()
+    seen = []
+    connection.set_trace_callback(seen.append)
+    try:
+        yield seen
+    finally:
+        connection.set_trace_callback(None)
+
+
+def calls_to(monkeypatch, owner, name):
+    """The first arguments `owner.name` is called with from now on (it still runs)."""
+    calls = []
+    original = getattr(owner, name)
+
+    def recording(self, first, *args, **kwargs):
+        calls.append(first)
+        return original(self, first, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls

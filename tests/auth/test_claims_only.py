@@ -6,8 +6,7 @@ is refused as on every route."""
 import pytest
 
 from api.auth.identity import token_required
-from api.extensions import db
-from tests.helpers import AuthActions, assert_error, bearer
+from tests.helpers import AuthActions, assert_error, bearer, sqlite_statements
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -17,26 +16,11 @@ def store_app(request, make_app):
     return make_app()
 
 
-def statements_of(app, client, path, token):
-    """The answer to GET `path` with `token`, and the statements SQLite ran
-    for it (its own trace)."""
-    with app.app_context():
-        pooled = db.engine.raw_connection()
-    sqlite_connection = pooled.dbapi_connection  # the in-memory database's one
-    pooled.close()
-    seen = []
-    sqlite_connection.set_trace_callback(seen.append)
-    try:
-        response = client.get(path, headers=bearer(token))
-    finally:
-        sqlite_connection.set_trace_callback(None)
-    return response, seen
-
-
 def test_the_claims_need_the_session_alone(store_app):
     client = store_app.test_client()
     token = AuthActions(client).registered_pair()["access_token"]
-    claims, seen = statements_of(store_app, client, "/api/auth/token", token)
+    with sqlite_statements(store_app) as seen:
+        claims = client.get("/api/auth/token", headers=bearer(token))
     assert claims.status_code == 200
     assert claims.json["type"] == "access"
     if store_app.config["REDIS_URL"]:
@@ -45,7 +29,8 @@ def test_the_claims_need_the_session_alone(store_app):
         assert len(seen) == 1
         assert seen[0].startswith("SELECT login_sessions.revoked_at"), seen
         assert "users" not in seen[0]
-    me, seen = statements_of(store_app, client, "/api/me", token)
+    with sqlite_statements(store_app) as seen:
+        me = client.get("/api/me", headers=bearer(token))
     assert me.status_code == 200
     assert any("FROM users" in statement for statement in seen)
 

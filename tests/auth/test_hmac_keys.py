@@ -8,7 +8,7 @@ from jwt.algorithms import HMACAlgorithm
 from jwt.exceptions import InvalidKeyError
 
 from api.auth.hmac_keys import CheckedOnceHMAC
-from tests.helpers import AuthActions, assert_error, bearer
+from tests.helpers import AuthActions, assert_error, bearer, calls_to
 
 PEM = b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
 
@@ -19,14 +19,7 @@ def test_the_app_verifies_with_checked_once_hmac(app):
 
 
 def test_a_secret_is_checked_once(monkeypatch):
-    checked = []
-    original = HMACAlgorithm.prepare_key
-
-    def counting(self, key):
-        checked.append(key)
-        return original(self, key)
-
-    monkeypatch.setattr(HMACAlgorithm, "prepare_key", counting)
+    checked = calls_to(monkeypatch, HMACAlgorithm, "prepare_key")
     algorithm = CheckedOnceHMAC(HMACAlgorithm.SHA256)
     for _ in range(3):
         assert algorithm.prepare_key("a secret of thirty-two bytes, or more") == (

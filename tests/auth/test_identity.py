@@ -5,7 +5,15 @@ the one look-up per request, and the token user being read-only."""
 import pytest
 
 from api.auth.identity import token_required
-from tests.helpers import PASSWORD, USER_FIELDS, assert_error, bearer, claims_of, header_of
+from tests.helpers import (
+    PASSWORD,
+    USER_FIELDS,
+    assert_error,
+    bearer,
+    claims_of,
+    header_of,
+    sqlite_statements,
+)
 
 BOTH = {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "sid"}
 
@@ -164,19 +172,9 @@ def test_deleted_user_token_is_refused(app, auth, client):
 def test_an_authenticated_request_costs_one_query(app, auth, client):
     """The revocation check brings the user with it (database store): one
     statement reaches SQLite, no BEGIN, no ROLLBACK (SQLite's own trace)."""
-    from api.extensions import db
-
     pair = auth.registered_pair()
-    with app.app_context():
-        pooled = db.engine.raw_connection()
-    sqlite_connection = pooled.dbapi_connection  # the in-memory database's one
-    pooled.close()
-    statements = []
-    sqlite_connection.set_trace_callback(statements.append)
-    try:
+    with sqlite_statements(app) as statements:
         response = client.get("/api/me", headers=bearer(pair["access_token"]))
-    finally:
-        sqlite_connection.set_trace_callback(None)
     assert response.status_code == 200
     assert len(statements) == 1, statements
     assert statements[0].startswith("SELECT users.id"), statements

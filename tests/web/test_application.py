@@ -4,16 +4,11 @@ sessionless requests (api/web/no_sessions.py)."""
 import pytest
 from flask import Flask, session
 
+from tests.helpers import calls_to
+
 
 def test_each_hook_and_view_is_asked_about_once(app, client, monkeypatch):
-    asked = []
-    original = Flask.ensure_sync
-
-    def counting(self, func):
-        asked.append(func)
-        return original(self, func)
-
-    monkeypatch.setattr(Flask, "ensure_sync", counting)
+    asked = calls_to(monkeypatch, Flask, "ensure_sync")
     app._sync.clear()
     for _ in range(3):
         assert client.get("/api/health/live").status_code == 200
