@@ -60,8 +60,9 @@ def token_required(refresh=False, fresh=False, mfa=False, scope=None, user=True)
     `mfa=True`: from a login that proved two factors (see `require_mfa`).
 
     `user=False`, for a view that reads only the token's claims: its session
-    is checked (a disabled or demoted user's sessions are revoked at once)
-    but the user is not read, and `get_current_user()` is an UnreadUser.
+    and whether its account is live are checked, as on every route, in the
+    same one read, but the user's row is not read: `get_current_user()` is an
+    UnreadUser.
 
     `scope` (api/auth/scopes.py): what the route does, for tokens that may do
     only some things. A user's login token holds every scope; a personal
@@ -310,31 +311,31 @@ def _statements():
         .select_from(users.outerjoin(sessions, session_matches))
         .where(users.c.id == bindparam("user_id"))
     )
-    session_alone = select(sessions.c.revoked_at).where(
-        sessions.c.id == bindparam("session_id"), sessions.c.user_id == bindparam("user_id")
+    # A claims-only route's look-up: whether the account is live (gone or
+    # disabled: invalid_token, as everywhere), not the user's row.
+    account = select(users.c.disabled).where(users.c.id == bindparam("user_id"))
+    account_and_session = (
+        select(users.c.disabled, sessions.c.id.label("sid"), sessions.c.revoked_at)
+        .select_from(users.outerjoin(sessions, session_matches))
+        .where(users.c.id == bindparam("user_id"))
     )
-    return user_by_id, user_and_session, session_alone
+    return user_by_id, user_and_session, account, account_and_session
 
 
-USER_BY_ID, USER_AND_SESSION, SESSION_ALONE = _statements()
+USER_BY_ID, USER_AND_SESSION, ACCOUNT, ACCOUNT_AND_SESSION = _statements()
 
 
 def look_up(claims, user=True):
     """The token's live user and whether its session is revoked (one read).
-    `user=False`: the session alone (with Redis as store, no database read);
-    the user is an UnreadUser."""
+    `user=False`: whether the account is live, not its row; the user is then
+    an UnreadUser."""
     user_id = parse_user_id(claims["sub"])
     if user_id is None:
         return NOBODY  # no such user: the user lookup refuses it, invalid_token
     params = {"user_id": user_id, "session_id": claims["sid"]}
     store = revocation.store()
     if not user:
-        if store.in_database:
-            row = read_row(SESSION_ALONE, params)
-            revoked = row is None or row.revoked_at is not None
-        else:
-            revoked = store.is_revoked(claims["sid"])
-        return LookUp(UnreadUser(user_id), revoked)
+        return _look_up_account(user_id, params, store)
     if store.in_database:
         row = read_row(USER_AND_SESSION, params)
         revoked = row is not None and (row.sid is None or row.revoked_at is not None)
@@ -342,6 +343,19 @@ def look_up(claims, user=True):
     if store.is_revoked(claims["sid"]):
         return LookUp(user=None, revoked=True)
     return LookUp(token_user.from_row(read_row(USER_BY_ID, params)), revoked=False)
+
+
+def _look_up_account(user_id, params, store):
+    if store.in_database:
+        row = read_row(ACCOUNT_AND_SESSION, params)
+        revoked = row is not None and (row.sid is None or row.revoked_at is not None)
+    else:
+        if store.is_revoked(params["session_id"]):
+            return LookUp(user=None, revoked=True)
+        row, revoked = read_row(ACCOUNT, params), False
+    if row is None or row.disabled:
+        return LookUp(user=None, revoked=revoked)
+    return LookUp(UnreadUser(user_id), revoked)
 
 
 def parse_user_id(sub):

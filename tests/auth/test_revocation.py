@@ -101,20 +101,25 @@ def test_store_down_with_rate_limits_in_redis_refuses_login(make_app, tmp_path):
     assert_error(response, 503, "service_unavailable")
 
 
-def test_database_down_refuses_authenticated_requests(make_app, tmp_path):
+@pytest.mark.parametrize("store", ["database", "redis"])
+@pytest.mark.parametrize("path", ["/api/me", "/api/auth/token"])
+def test_database_down_refuses_authenticated_requests(make_app, tmp_path, request, store, path):
+    """Whatever the store: the route that needs the claims alone checks the
+    account in the database too, and refuses when it cannot."""
     import os
 
-    path = tmp_path / "app.db"
-    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
+    database = tmp_path / "app.db"
+    settings = request.getfixturevalue("redis_settings") if store == "redis" else {}
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{database}", **settings)
     client = app.test_client()
     pair = AuthActions(client).registered_pair()
     with app.app_context():
         from api.extensions import db
 
         db.engine.dispose()
-    os.remove(path)
-    os.mkdir(path)  # the file is now a directory: SQLite cannot open it
-    response = client.get("/api/me", headers=bearer(pair["access_token"]))
+    os.remove(database)
+    os.mkdir(database)  # the file is now a directory: SQLite cannot open it
+    response = client.get(path, headers=bearer(pair["access_token"]))
     assert_error(response, 503, "service_unavailable")
 
 
