@@ -126,7 +126,7 @@ REACHES = (
     Reach(
         library="gunicorn",
         checked="27.0.1",
-        where="gunicorn.conf.py:JSONLogger.access",
+        where="api.web.gunicorn_logging:JSONLogger.access",
         reaches="the response object gunicorn hands its access logger (resp.status, resp.sent), "
         "which its own error answers build differently",
         why="one JSON access line per request, gunicorn's own error answers included.",
