@@ -1,7 +1,9 @@
 """`make bench`: the API under gunicorn on 127.0.0.1, driven by wrk.
 
 The ceiling is a bare Flask JSON route (bench/bare_flask.py) under gunicorn
-with 2 sync workers, measured just before each server's cases. For each
+with 2 sync workers, measured just before each server's cases; the same route
+served as the API is (bench/bare_flask_served.py: its worker and its access
+line) is measured beside it, for what serving costs before the app's work. For each
 backend (SQLite; PostgreSQL + Redis) and algorithm (HS256, RS256) it starts the
 API as `make run` does (gunicorn.conf.py, its workers and threads) with the
 production settings, and measures `GET /api/health/live` (every hook, no
@@ -140,8 +142,9 @@ def login(url, cookies=False):
     return answer
 
 
-def run_server_cases(server, ceiling, backend, algorithm, args):
-    """The ceiling (bare Flask), then each case of this API server."""
+def run_server_cases(server, bare_servers, backend, algorithm, args):
+    """The ceiling (bare Flask), bare Flask served as the API is, then each
+    case of this API server."""
     url = server.url
     register = requests.post(
         url + "/api/auth/register",
@@ -150,8 +153,12 @@ def run_server_cases(server, ceiling, backend, algorithm, args):
         timeout=30,
     )
     assert register.status_code in (201, 409), register.text
+    ceiling, served = bare_servers
     bare = measure(ceiling, backend, f"bare Flask ({algorithm} run)", args, path="/")
     results = [bare]
+    if algorithm == "HS256":
+        # What the API's worker and access line cost before any of its work.
+        results.append(measure(served, backend, SERVED, args, bare=bare, path="/"))
 
     def case(name, path, **request):
         return measure(server, backend, name, args, bare=bare, path=path, **request)
@@ -192,13 +199,14 @@ def run_server_cases(server, ceiling, backend, algorithm, args):
 
 
 class BareFlask(Gunicorn):
-    """The ceiling: bench/bare_flask.py under gunicorn, 2 sync workers."""
+    """bench/bare_flask.py under gunicorn with the settings of `config`: the
+    ceiling (2 sync workers), or served as the API is (bench/bare_flask_served.py)."""
 
-    def __init__(self, log_path):
-        super().__init__(server_env(log_path.parent), log_path, name="bare Flask")
+    def __init__(self, log_path, config="bench.bare_flask", name="bare Flask"):
+        super().__init__(server_env(log_path.parent), log_path, name=name)
         self.args = [
             self.args[0],
-            *("-c", "python:bench.bare_flask", "--no-control-socket"),
+            *("-c", f"python:{config}", "--no-control-socket"),
             *("-b", f"127.0.0.1:{self.port}", "bench.bare_flask:app"),
         ]
 
@@ -311,7 +319,7 @@ class Startup:
     memory_after: list = field(default_factory=list)
 
 
-def run_backend(backend, workdir, ceiling, args):
+def run_backend(backend, workdir, bare_servers, args):
     results, startups = [], []
     with backend_settings(backend) as settings:
         for algorithm in ("HS256", "RS256"):
@@ -331,7 +339,7 @@ def run_backend(backend, workdir, ceiling, args):
             )
             startups.append(startup)
             try:
-                results += run_server_cases(server, ceiling, backend, algorithm, args)
+                results += run_server_cases(server, bare_servers, backend, algorithm, args)
                 startup.memory_after = worker_memory(server.pid)
             finally:
                 server.stop()
@@ -443,6 +451,7 @@ def in_process_table(n):
 
 
 BACKENDS = ("sqlite", "postgres+redis")
+SERVED = "bare Flask on the API's worker and access line"
 
 
 def main():
@@ -462,15 +471,20 @@ def main():
 
     workdir = Path(tempfile.mkdtemp(prefix="jwt-api-bench-"))
     (workdir / "bare").mkdir()
-    ceiling = BareFlask(workdir / "bare" / "gunicorn.log").start()
+    (workdir / "served").mkdir()
+    bare_servers = (
+        BareFlask(workdir / "bare" / "gunicorn.log").start(),
+        BareFlask(workdir / "served" / "gunicorn.log", "bench.bare_flask_served", SERVED).start(),
+    )
     try:
         results, startups = [], []
         for backend in args.backends.split(","):
-            got, started = run_backend(backend, workdir, ceiling, args)
+            got, started = run_backend(backend, workdir, bare_servers, args)
             results += got
             startups += started
     finally:
-        ceiling.stop()
+        for server in bare_servers:
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     workers = args.workers or "as make run starts"
     print(f"\nThe API: gunicorn.conf.py ({workers} workers, buffering gthread), production "
