@@ -52,15 +52,18 @@ def access_line(level, logger, fields, created):
 def write_access_line(logger, fields):
     """Log gunicorn's access line for `fields` (INFO, message "request").
 
-    Where every handler is a stream (stdout, a file) that AccessLineFormatter
-    formats, the line is written to it directly: the same line, without a
-    LogRecord and the walk through loggers, filters and handlers around it,
-    which cost several times the line itself on every request. Any other
-    set-up (syslog, a logconfig of the operator's) gets the record as usual."""
+    Where the handlers are gunicorn's own (a StreamHandler on stdout, a
+    FileHandler), open, taking INFO, formatted by AccessLineFormatter, with no
+    filter on them or the logger, the line is written to each directly: the
+    same line, without a LogRecord and the walk through loggers, filters and
+    handlers around it, which cost several times the line itself on every
+    request. Any other set-up (a rotating or watched file, syslog, an
+    operator's logconfig) gets the record as usual."""
     if not logger.isEnabledFor(logging.INFO):
         return
     handlers = logger.handlers
-    if not handlers or not all(_plain_stream(handler) for handler in handlers):
+    plain = handlers and not logger.filters and all(_plain_stream(h) for h in handlers)
+    if not plain:
         logger.info("request", extra={"fields": fields})
         return
     text = access_line("INFO", logger.name, fields, time.time())
@@ -72,8 +75,10 @@ def write_access_line(logger, fields):
 
 def _plain_stream(handler):
     return (
-        isinstance(handler, logging.StreamHandler)
-        and isinstance(handler.formatter, AccessLineFormatter)
+        type(handler) in (logging.StreamHandler, logging.FileHandler)
+        and handler.stream is not None  # a FileHandler(delay=True) opens on its first record
+        and handler.level <= logging.INFO
+        and type(handler.formatter) is AccessLineFormatter
         and not handler.filters
     )
 

@@ -146,3 +146,37 @@ def test_any_other_access_handler_gets_a_record():
     logger.setLevel(logging.WARNING)  # the access log turned down: no line at all
     write_access_line(logger, ACCESS_FIELDS)
     assert len(kept.buffer) == 1
+
+
+@pytest.mark.parametrize("kind", ["rotating", "delayed", "warning", "filtered"])
+def test_handlers_that_need_logging_s_walk_get_it(tmp_path, kind):
+    """A rotating file must rotate, a delayed one open, a handler set above
+    INFO and a filter be obeyed: only gunicorn's plain handlers are written
+    to directly."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from api.web.logs import AccessLineFormatter, write_access_line
+
+    path = tmp_path / "access.log"
+    if kind == "rotating":
+        handler = RotatingFileHandler(path, maxBytes=300, backupCount=2)
+    else:
+        handler = logging.FileHandler(path, delay=kind == "delayed")
+    handler.setFormatter(AccessLineFormatter())
+    if kind == "warning":
+        handler.setLevel(logging.WARNING)
+    if kind == "filtered":
+        handler.addFilter(lambda record: record.fields["status"] != 200)
+    logger = access_logger(handler)
+    for _ in range(10):
+        write_access_line(logger, ACCESS_FIELDS)
+    handler.close()
+    written = path.read_text() if path.exists() else ""
+    if kind == "rotating":
+        assert (tmp_path / "access.log.1").exists()
+        assert len(written) <= 300
+    elif kind == "delayed":
+        assert len(written.splitlines()) == 10
+    else:
+        assert written == ""
