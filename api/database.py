@@ -108,7 +108,8 @@ _COMPILED = {}
 
 
 def _compiled(engine, statement):
-    key = (statement, engine.dialect.name, engine.dialect.paramstyle)
+    dialect = engine.dialect
+    key = (statement, dialect.name, dialect.driver, dialect.paramstyle)
     read = _COMPILED.get(key)
     if read is None:
         read = _COMPILED.setdefault(key, DirectRead(statement, engine.dialect))
@@ -120,7 +121,9 @@ class DirectRead:
     connection: SQLAlchemy's pool, SQL, type conversions and error classes,
     without building a Connection and an execution context on each request
     (three quarters of the read's time on SQLite). Rows come as named tuples
-    holding what SQLAlchemy's Core would give."""
+    holding what SQLAlchemy's Core would give. Being beneath the Connection,
+    the read fires no engine event (before_cursor_execute, handle_error) and
+    is not echoed by SQLALCHEMY_ECHO; a failed connect is not tried again."""
 
     def __init__(self, statement, dialect):
         compiled = statement.compile(dialect=dialect)
@@ -169,7 +172,7 @@ class DirectRead:
         )
         if dropped:
             connection.invalidate(error)
-            engine.dispose(close=False)
+            engine.dispose()  # closes the idle ones; those checked out go when returned
         return DBAPIError.instance(
             self.sql,
             values,

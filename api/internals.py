@@ -58,7 +58,9 @@ REACHES = (
         checked="4.1.1",
         where="api.web.limits:_check_on_limited_routes_only",
         reaches="Limiter._check_request_limit, found in app.before_request_funcs (removed "
-        "when no default, application or meta limit is configured)",
+        "when no default, application or meta limit is configured, read in the app's "
+        "config and in LimitManager._default_limits, _application_limits and "
+        "Limiter._meta_limits)",
         why="it evaluated limits this API never sets on every request, about a seventh of "
         "a bare route's time; each route's own limit is checked by its decorator.",
         test="tests/web/test_limits.py::test_only_a_limited_route_pays_for_flask_limiter",

@@ -217,13 +217,20 @@ def _check_on_limited_routes_only(app):
     request, about a seventh of a bare route's time. This API sets none: each
     limit is on its route, checked by its decorator. So the hook goes, unless
     one of those is configured."""
-    if any(app.config.get(name) for name in _EVERY_ROUTE_LIMITS):
+    if any(app.config.get(name) for name in _EVERY_ROUTE_LIMITS) or _limits_on_every_route():
         return
     hooks = app.before_request_funcs.get(None, [])
     hooks[:] = [hook for hook in hooks if getattr(hook, "__func__", None) is not _BEFORE]
 
 
 _BEFORE = Limiter._check_request_limit
+
+
+def _limits_on_every_route():
+    """The process's one Limiter keeps the first app's default, application and
+    meta limits, whatever a later app's settings say."""
+    manager = limiter.limit_manager
+    return bool(manager._default_limits or manager._application_limits or limiter._meta_limits)
 
 
 def _local_storage(config):
