@@ -54,14 +54,18 @@ def test_the_metadata_does_not_follow_the_host_header(make_app):
     assert answer.json["jwks_uri"] == "https://auth.example.org/.well-known/jwks.json"
 
 
-def test_plain_http_named_localhost_from_afar_is_refused(app):
-    service = create_client(app)
-    answer = app.test_client().post(
+def token_over_plain_http(app, peer):
+    """A token request over plain HTTP to `Host: localhost` from `peer`."""
+    return app.test_client().post(
         "/oauth/token",
         data=TOKEN_FORM,
-        headers={**basic(*service), "Host": "localhost"},
-        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+        headers={**basic(*create_client(app)), "Host": "localhost"},
+        environ_base={"REMOTE_ADDR": peer},
     )
+
+
+def test_plain_http_named_localhost_from_afar_is_refused(app):
+    answer = token_over_plain_http(app, "203.0.113.7")
     assert_oauth_error(answer, 400, "invalid_request")
     assert "HTTPS" in answer.json["message"]
 
@@ -97,11 +101,5 @@ def test_the_metadata_puts_the_mount_point_on_the_issuer_s_host_once(make_app):
 
 
 def test_ipv4_loopback_seen_on_a_dual_stack_socket_is_loopback(app):
-    service = create_client(app)
-    answer = app.test_client().post(
-        "/oauth/token",
-        data=TOKEN_FORM,
-        headers=basic(*service),
-        environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"},
-    )
+    answer = token_over_plain_http(app, "::ffff:127.0.0.1")
     assert answer.status_code == 200, answer.json
