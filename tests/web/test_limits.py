@@ -457,3 +457,20 @@ def test_a_default_limit_keeps_flask_limiter_s_check(make_app, fresh):
     for _ in range(2):
         assert client.get("/api/health/live", environ_base=address).status_code == 200
     assert_error(client.get("/api/health/live", environ_base=address), 429, "rate_limited")
+
+
+def test_every_route_limit_is_made_in_the_limits_module():
+    """Only limits made by api/web/limits.py mark their requests, and only
+    marked requests get Flask-Limiter's headers: a limit declared elsewhere
+    would limit silently, without X-RateLimit-* or Retry-After."""
+    import re
+    from pathlib import Path
+
+    api = Path(__file__).resolve().parents[2] / "api"
+    declared = re.compile(r"limiter\.(limit|shared_limit)\(")
+    elsewhere = [
+        str(path.relative_to(api))
+        for path in api.rglob("*.py")
+        if path.name != "limits.py" and declared.search(path.read_text())
+    ]
+    assert elsewhere == []
