@@ -73,14 +73,17 @@ def profile(server, workdir, args):
     """wrk on the route; py-spy on every worker meanwhile; the shares."""
     headers = []
     if args.path.startswith("/api/") and "/health" not in args.path:
-        requests.post(server.url + "/api/auth/register", data=LOGIN_BODY,
-                      headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+        register = {"data": LOGIN_BODY, "headers": {"Content-Type": "application/json"}}
+        requests.post(server.url + "/api/auth/register", timeout=30, **register)
         headers = ["-H", f"Authorization: Bearer {login(server.url).json()['access_token']}"]
-    wrk = ["wrk", "-t2", "-c16", *headers, server.url + args.path]
-    subprocess.run([*wrk[:3], "-d2s", *wrk[3:]], check=True, capture_output=True)  # warm-up
-    load = subprocess.Popen([*wrk[:3], f"-d{args.seconds + 2}s", *wrk[3:]], text=True,  # noqa: S603
-                            stdout=subprocess.PIPE)  # fmt: skip
+
+    def wrk(seconds):
+        return ["wrk", "-t2", "-c16", f"-d{seconds}s", *headers, server.url + args.path]
+
+    subprocess.run(wrk(2), check=True, capture_output=True)  # warm-up
+    load = subprocess.Popen(wrk(args.seconds + 2), text=True, stdout=subprocess.PIPE)  # noqa: S603
     outputs = [workdir / f"spy-{pid}.txt" for pid in worker_pids(server.pid)]
+    options = ["--duration", str(args.seconds), "--rate", "250", "--gil", "--nonblocking"]
     spies = [
         subprocess.Popen(  # noqa: S603 - our own tool
             [
@@ -88,12 +91,7 @@ def profile(server, workdir, args):
                 "record",
                 "--pid",
                 out.stem[4:],
-                "--duration",
-                str(args.seconds),
-                "--rate",
-                "250",
-                "--gil",
-                "--nonblocking",
+                *options,
                 "--format",
                 "raw",
                 "--output",
